@@ -1,0 +1,329 @@
+"""gateway.yaml -> GatewayConfig. Every error names file, line, key and reason; no secret is ever shown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
+from gateway.config.model import (
+    GatewayConfig,
+    IdentityRule,
+    ListenConfig,
+    ObservabilityConfig,
+    RateLimitConfig,
+    Timeouts,
+    UpstreamConfig,
+)
+from gateway.config.refs import SecretResolver
+from gateway.config.source import Section, load_yaml_file, load_yaml_text
+from gateway.dialects import registry as dialects
+from gateway.errors import ConfigError
+from gateway.policy.engine import PolicySet
+from gateway.policy.limits import parse_limit_rules
+from gateway.secrets import Secret
+from gateway.signers import registry as signers
+from gateway.signers.base import Identity
+
+SECRET_AUTH_KEYS = frozenset({"site_key", "sign_keys", "password", "secret_key", "api_key", "token"})
+DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key")
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    return build_config(load_yaml_file(path), str(path), environ)
+
+
+def load_config_text(
+    text: str, file: str = "<config>", environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    return build_config(load_yaml_text(text, file), file, environ)
+
+
+def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    root = Section(data if data is not None else {}, file, "")
+    refs = SecretResolver(file, environ)
+    listen = _listen(root.section("listen", {}))
+    auth = _auth(root.section("identity"), refs)
+    upstreams = _upstreams(root.section("upstreams"), refs)
+    identities = _identities(root, refs, upstreams)
+    upstream_dialects = {up.name: up.dialect_name for up in upstreams}
+    policies = _policies(root, file, upstream_dialects)
+    ratelimit = _ratelimit(root.section("ratelimit", {"backend": "memory"}), refs, upstream_dialects)
+    observability = _observability(root.section("observability", {}))
+    root.done()
+    return GatewayConfig(
+        file=file,
+        listen=listen,
+        auth=auth,
+        upstreams=upstreams,
+        identities=identities,
+        policies=policies,
+        ratelimit=ratelimit,
+        observability=observability,
+        warnings=tuple(refs.warnings),
+        secrets=tuple(refs.secrets),
+    )
+
+
+def _listen(s: Section) -> ListenConfig:
+    host = s.get("host", str, "127.0.0.1")
+    port = s.get("port", int, 8080)
+    if not 0 <= port <= 65535:
+        raise s.error("port", "must be between 0 and 65535")
+    s.done()
+    return ListenConfig(host=host, port=port)
+
+
+def _auth(s: Section, refs: SecretResolver) -> AuthSettings:
+    issuers_raw = s.get("issuers", list)
+    if not issuers_raw:
+        raise s.error("issuers", "at least one issuer is required")
+    issuers = []
+    for i, raw in enumerate(issuers_raw):
+        iss = Section(raw, s.file, f"{s.key}.issuers[{i}]")
+        static = []
+        for j, key_raw in enumerate(iss.get("keys", list, [])):
+            k = Section(key_raw, s.file, f"{iss.key}.keys[{j}]")
+            kid = k.get("kid", str, None)
+            if k.has("pem") == k.has("jwk"):
+                raise k.error("pem", "give exactly one of pem or jwk")
+            if k.has("pem"):
+                text = refs.text(k.get("pem", str), key=f"{k.key}.pem", line=k.line_of("pem"))
+            else:
+                jwk = k.get("jwk", (str, dict))
+                text = jwk if isinstance(jwk, str) else json.dumps(jwk)
+                text = refs.text(text, key=f"{k.key}.jwk", line=k.line_of("jwk"))
+            k.done()
+            static.append(StaticKey(kid=kid, key=text))
+        secrets = tuple(
+            refs.secret(v, key=f"{iss.key}.hs256_secrets[{n}]", line=iss.line_of("hs256_secrets"))
+            for n, v in enumerate(iss.get("hs256_secrets", list, []))
+        )
+        jwks_url = iss.get("jwks_url", str, None)
+        issuers.append(
+            IssuerSettings(
+                issuer=iss.get("issuer", str),
+                audiences=tuple(iss.str_list("audiences")),
+                algorithms=tuple(iss.str_list("algorithms", ["RS256", "ES256"])),
+                jwks_url=refs.text(jwks_url, key=f"{iss.key}.jwks_url", line=iss.line_of("jwks_url"))
+                if jwks_url
+                else None,
+                jwks_ttl_seconds=iss.get("jwks_ttl_seconds", float, 300.0),
+                jwks_refetch_cooldown_seconds=iss.get("jwks_refetch_cooldown_seconds", float, 30.0),
+                jwks_timeout_seconds=iss.get("jwks_timeout_seconds", float, 5.0),
+                static_keys=tuple(static),
+                hs256_secrets=secrets,
+            )
+        )
+        iss.done()
+    slots = tuple(s.str_list("token_slots", list(DEFAULT_SLOTS)))
+    for slot in slots:
+        if slot not in DEFAULT_SLOTS:
+            raise s.error("token_slots", f"unknown slot {slot!r}; known: {', '.join(DEFAULT_SLOTS)}")
+    settings = AuthSettings(
+        issuers=tuple(issuers),
+        slots=slots,
+        principal_claim=s.get("principal_claim", str, "sub"),
+        roles_claims=tuple(s.str_list("roles_claims", ["roles"])),
+        scopes_claim=s.get("scopes_claim", str, "scope"),
+        leeway_seconds=s.get("leeway_seconds", float, 30.0),
+        max_lifetime_seconds=s.get("max_token_lifetime_seconds", float, 86400.0),
+        required_claims=tuple(s.str_list("required_claims", ["exp", "iat"])),
+        cache_size=s.get("cache_size", int, 10000),
+        max_token_bytes=s.get("max_token_bytes", int, 8192),
+    )
+    s.done()
+    try:
+        validate(settings)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, file=s.file, line=s.line, key=exc.key or s.key) from None
+    return settings
+
+
+def _upstreams(s: Section, refs: SecretResolver) -> tuple[UpstreamConfig, ...]:
+    out: list[UpstreamConfig] = []
+    for name, _ in list(s.items()):
+        out.append(_upstream(s.section(name), name, refs))
+    if not out:
+        raise ConfigError("at least one upstream is required", file=s.file, line=s.line, key=s.key)
+    return tuple(out)
+
+
+def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
+    dialect_name = u.get("dialect", str)
+    factory = dialects.factory_for(dialect_name)
+    if factory is None:
+        raise u.error("dialect", f"unknown dialect {dialect_name!r}; known: {', '.join(dialects.names())}")
+    url = refs.text(u.get("url", str), key=f"{u.key}.url", line=u.line_of("url"))
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise u.error("url", "must be an absolute http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise u.error("url", "must not carry a query or fragment")
+    base_path = parts.path.rstrip("/")
+    match = u.section("match", {})
+    prefix = match.get("path_prefix", str, None)
+    if prefix is not None:
+        prefix = "/" + prefix.strip("/") if prefix.strip("/") else None
+    hosts = tuple(h.lower() for h in match.str_list("host", []))
+    match.done()
+    options: dict[str, Any] = dict(u.get("options", dict, {}))
+    requested_with = u.get("requested_with", bool, True)
+    if dialect_name == "civicrm":
+        options.setdefault("requested_with", requested_with)
+    dialect = factory(options, f"{u.key}.options")
+    auth = u.section("auth")
+    scheme = auth.get("scheme", str)
+    spec = signers.spec_for(scheme)
+    if spec is None:
+        raise auth.error("scheme", f"unknown scheme {scheme!r}; known: {', '.join(signers.schemes())}")
+    if dialect_name not in spec.dialects:
+        raise auth.error("scheme", f"scheme {scheme} does not speak the {dialect_name} dialect")
+    auth_options: dict[str, Any] = {}
+    for key, value in auth.items():
+        if key == "scheme":
+            continue
+        line = auth.line_of(key)
+        if key in SECRET_AUTH_KEYS:
+            auth_options[key] = refs.secret(value, key=f"{auth.key}.{key}", line=line)
+        elif isinstance(value, str):
+            auth_options[key] = refs.text(value, key=f"{auth.key}.{key}", line=line)
+        else:
+            auth_options[key] = value
+    signer = spec.factory(auth_options, auth.key)
+    t = u.section("timeouts", {})
+    timeouts = Timeouts(
+        connect=t.get("connect_seconds", float, 5.0),
+        read=t.get("read_seconds", float, 60.0),
+        total=t.get("total_seconds", float, 300.0),
+    )
+    t.done()
+    lim = u.section("limits", {})
+    breaker = u.section("breaker", {})
+    config = UpstreamConfig(
+        name=name,
+        dialect_name=dialect_name,
+        origin=f"{parts.scheme}://{parts.netloc}",
+        base_path=base_path,
+        path_prefix=prefix,
+        hosts=hosts,
+        scheme=scheme,
+        signer=signer,
+        dialect=dialect,
+        timeouts=timeouts,
+        max_body_bytes=u.get("max_body_bytes", int, 10 * 1024 * 1024),
+        requested_with=requested_with,
+        max_connections=lim.get("max_connections", int, 100),
+        max_concurrency=lim.get("max_concurrency", int, None),
+        queue_size=lim.get("queue_size", int, 0),
+        queue_timeout_seconds=lim.get("queue_timeout_seconds", float, 5.0),
+        breaker_failures=breaker.get("failures", int, 5),
+        breaker_cooldown_seconds=breaker.get("cooldown_seconds", float, 60.0),
+    )
+    lim.done()
+    breaker.done()
+    u.done()
+    if prefix is None and not hosts:
+        raise ConfigError(
+            "give match.path_prefix, match.host or both", file=u.file, line=u.line, key=f"{u.key}.match"
+        )
+    return config
+
+
+def _identities(
+    root: Section, refs: SecretResolver, upstreams: tuple[UpstreamConfig, ...]
+) -> tuple[IdentityRule, ...]:
+    by_name = {up.name: up for up in upstreams}
+    rules = []
+    for i, raw in enumerate(root.get("identities", list, [])):
+        r = Section(raw, root.file, f"identities[{i}]")
+        m = r.section("match")
+        match: dict[str, tuple[str, ...]] = {}
+        for claim, value in m.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+                raise m.error(claim, "expected a string or a list of strings")
+            match[claim] = tuple(str(v) for v in values)
+        if not match:
+            raise r.error("match", "must name at least one claim")
+        crm: dict[str, Identity] = {}
+        for key, value in r.items():
+            if key == "match":
+                continue
+            if key not in by_name:
+                raise r.error(key, f"unknown upstream {key!r}; known: {', '.join(by_name)}")
+            fields = Section(value, r.file, f"{r.key}.{key}", r.line_of(key))
+            identity: dict[str, Secret] = {}
+            for field_name, field_value in fields.items():
+                if field_name in ("contact_id", "username"):
+                    identity[field_name] = Secret(str(field_value), "inline")
+                else:
+                    identity[field_name] = refs.secret(
+                        field_value, key=f"{fields.key}.{field_name}", line=fields.line_of(field_name)
+                    )
+            spec = signers.spec_for(by_name[key].scheme)
+            assert spec is not None
+            missing = sorted(spec.identity_fields - identity.keys())
+            if missing:
+                raise ConfigError(
+                    f"scheme {by_name[key].scheme} needs {', '.join(missing)}",
+                    file=r.file,
+                    line=r.line_of(key),
+                    key=f"{r.key}.{key}",
+                )
+            crm[key] = identity
+        rules.append(IdentityRule(match=match, crm=crm, line=f"{root.file}:{r.line}"))
+    return tuple(rules)
+
+
+def _policies(root: Section, file: str, upstream_dialects: Mapping[str, str]) -> PolicySet:
+    entries = root.str_list("policies", [])
+    base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
+    paths = [p if p.is_absolute() else base / p for p in (Path(e) for e in entries)]
+    return PolicySet.load(paths, upstream_dialects)
+
+
+def _ratelimit(s: Section, refs: SecretResolver, upstream_dialects: Mapping[str, str]) -> RateLimitConfig:
+    backend = s.choice("backend", ("memory", "redis"), "memory")
+    url = s.raw("url")
+    if backend == "redis" and not url:
+        raise s.error("url", "the redis backend needs a url")
+    config = RateLimitConfig(
+        backend=backend,
+        url=Secret(refs.text(str(url), key=f"{s.key}.url", line=s.line_of("url")), "ratelimit.url")
+        if url
+        else None,
+        on_error=s.choice("on_error", ("allow", "deny", "local"), "local"),
+        timeout_ms=s.get("timeout_ms", int, 50),
+        prefix=s.get("prefix", str, "crmgw:rl:"),
+        max_keys=s.get("max_keys", int, 100_000),
+        limits=tuple(
+            parse_limit_rules(
+                s.get("limits", list, []), file=s.file, key=f"{s.key}.limits", line=s.line_of("limits")
+            )
+        ),
+    )
+    if any(rule.entity is not None or rule.action is not None for rule in config.limits):
+        raise s.error(
+            "limits", "gateway-wide limits cover whole requests; put entity/action limits in a policy"
+        )
+    s.done()
+    return config
+
+
+def _observability(s: Section) -> ObservabilityConfig:
+    admin = s.section("admin", {})
+    config = ObservabilityConfig(
+        access_log=s.get("access_log", bool, True),
+        log_level=s.choice("log_level", ("debug", "info", "warning", "error"), "info"),
+        metrics=s.get("metrics", bool, True),
+        principal_label=s.get("principal_label", bool, False),
+        admin_host=admin.get("host", str, None),
+        admin_port=admin.get("port", int, None),
+    )
+    admin.done()
+    s.done()
+    return config

@@ -1,0 +1,105 @@
+"""The validated configuration: frozen values built once at load time, never re-checked per request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.auth.settings import AuthSettings
+from gateway.dialects.base import Dialect
+from gateway.policy.engine import PolicySet
+from gateway.policy.model import LimitRule
+from gateway.secrets import Secret
+from gateway.signers.base import Identity, Signer
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 60.0
+    total: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    name: str
+    dialect_name: str
+    origin: str
+    base_path: str
+    path_prefix: str | None
+    hosts: tuple[str, ...]
+    scheme: str
+    signer: Signer
+    dialect: Dialect
+    timeouts: Timeouts = Timeouts()
+    max_body_bytes: int = 10 * 1024 * 1024
+    requested_with: bool = True
+    max_connections: int = 100
+    max_concurrency: int | None = None
+    queue_size: int = 0
+    queue_timeout_seconds: float = 5.0
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRule:
+    match: Mapping[str, tuple[str, ...]]
+    crm: Mapping[str, Identity]
+    line: str
+
+    def matches(self, claims: Mapping[str, Any]) -> bool:
+        for claim, wanted in self.match.items():
+            value = claims.get(claim)
+            values = value if isinstance(value, list | tuple) else [value]
+            if not any(isinstance(v, str | int) and str(v) in wanted for v in values):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    backend: str = "memory"
+    url: Secret | None = None
+    on_error: str = "local"
+    timeout_ms: int = 50
+    prefix: str = "crmgw:rl:"
+    max_keys: int = 100_000
+    limits: tuple[LimitRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilityConfig:
+    access_log: bool = True
+    log_level: str = "info"
+    metrics: bool = True
+    principal_label: bool = False
+    admin_host: str | None = None
+    admin_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    file: str
+    listen: ListenConfig
+    auth: AuthSettings
+    upstreams: tuple[UpstreamConfig, ...]
+    identities: tuple[IdentityRule, ...]
+    policies: PolicySet
+    ratelimit: RateLimitConfig
+    observability: ObservabilityConfig
+    warnings: tuple[str, ...] = ()
+    secrets: tuple[Secret, ...] = field(default=(), repr=False)
+
+    def upstream(self, name: str) -> UpstreamConfig:
+        for up in self.upstreams:
+            if up.name == name:
+                return up
+        raise KeyError(name)

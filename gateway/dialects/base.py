@@ -1,0 +1,110 @@
+"""What a CRM dialect is: it reads a request in that CRM's terms and speaks its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from multidict import CIMultiDictProxy, MultiDictProxy
+
+from gateway.errors import GatewayError
+
+OPAQUE = "<opaque>"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One (entity, action) a request touches. ``via`` says how it was found (``route``,
+    ``chain:api.Email.get``, ``join:Email``, ``batch:3``...). ``fields`` lists the field names
+    the operation reads or writes, for field rules. An opaque operation has entity ``<opaque>``
+    and the canonical route in ``action``."""
+
+    entity: str
+    action: str
+    via: str = "route"
+    fields: frozenset[str] = frozenset()
+    record_ids: tuple[str, ...] = ()
+
+    @property
+    def opaque(self) -> bool:
+        return self.entity == OPAQUE
+
+
+@dataclass(slots=True)
+class RequestView:
+    """The client request as a dialect sees it, relative to the upstream (prefix stripped).
+
+    ``path`` is the canonical decoded path; ``raw_path`` the encoded one as received.
+    ``form`` holds urlencoded/multipart body fields when the body was read and is a form;
+    ``body`` the raw bytes when read. Both are ``None`` when the body was not read.
+    """
+
+    method: str
+    path: str
+    raw_path: str
+    query: MultiDictProxy[str]
+    headers: CIMultiDictProxy[str]
+    content_type: str = ""
+    body: bytes | None = None
+    form: MultiDictProxy[str] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRendering:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+
+
+class Dialect(Protocol):
+    """A CRM dialect, built once per upstream from its validated options."""
+
+    name: ClassVar[str]
+    credential_params: ClassVar[frozenset[str]]
+    """Query/form parameter names that carry a client credential; stripped before forwarding."""
+
+    def canonical_path(self, raw_path: str) -> str:
+        """Decode and canonicalise a path relative to the upstream; raise BadRequest when ambiguous."""
+        ...
+
+    def body_needed(self, view: RequestView) -> bool:
+        """True when identify() or token extraction needs the request body."""
+        ...
+
+    def identify(self, view: RequestView) -> list[Operation]:
+        """Every (entity, action) the request touches. Pure: no I/O."""
+        ...
+
+    def forward_path(self, view: RequestView) -> str:
+        """The encoded path (relative to the upstream) to send: the canonical path re-encoded,
+        so the upstream routes exactly what the policy saw."""
+        ...
+
+    def needs_requested_with(self, view: RequestView) -> bool:
+        """True when the upstream route needs ``X-Requested-With: XMLHttpRequest``."""
+        ...
+
+    def render_error(self, error: GatewayError, view: RequestView | None) -> ErrorRendering:
+        """The refusal as a client of this CRM expects to read it."""
+        ...
+
+
+DialectFactory = Callable[[Mapping[str, Any], str], Dialect]
+"""Builds a dialect from upstream options; the string names the config location for errors."""
+
+_REGISTRY: dict[str, DialectFactory] = {}
+
+
+def register(name: str, factory: DialectFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def factory_for(name: str) -> DialectFactory | None:
+    return _REGISTRY.get(name)
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)

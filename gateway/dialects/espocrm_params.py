@@ -1,0 +1,143 @@
+"""What an EspoCRM request says in its JSON body and list parameters, read the way the server reads them.
+
+The server parses a body as JSON only when the first ``Content-Type`` header, cut at ``;`` and
+lower-cased, is exactly ``application/json``; anything else reaches a record route as an empty
+object. Where the gateway needs the body it therefore insists on that content type and a JSON
+object (duplicate keys refused, so no two parsers can disagree about a value).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from multidict import MultiDictProxy
+
+from gateway.dialects.base import RequestView
+from gateway.errors import BadRequest
+
+JSON_TYPE = "application/json"
+_MAX_DEPTH = 64
+"""How deep a ``where`` tree is walked; anything deeper is refused rather than half-read."""
+
+
+def espo_content_type(view: RequestView) -> str | None:
+    values = view.headers.getall("Content-Type", [])
+    if len(values) > 1:
+        raise BadRequest("More than one Content-Type header.", reason="bad-content-type")
+    return values[0].split(";", 1)[0].lower() if values else None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadRequest("Duplicate key in JSON body.", reason="bad-json")
+        out[key] = value
+    return out
+
+
+def parse_json(data: bytes | str, what: str) -> Any:
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest(f"{what} is not valid JSON.", reason="bad-json") from None
+
+
+def json_body(view: RequestView, *, required: bool) -> dict[str, Any]:
+    """The body as a JSON object; ``{}`` when it is empty and not ``required``."""
+    body = view.body or b""
+    if not body.strip():
+        if required:
+            raise BadRequest("This request needs a JSON body.", reason="body-required")
+        return {}
+    if espo_content_type(view) != JSON_TYPE:
+        raise BadRequest("The request body must be sent as application/json.", reason="bad-content-type")
+    parsed = parse_json(body, "The request body")
+    if not isinstance(parsed, dict):
+        raise BadRequest("The request body must be a JSON object.", reason="bad-json")
+    return parsed
+
+
+def string_field(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or value == "":
+        raise BadRequest(f"The body needs a non-empty string '{key}'.", reason="bad-body")
+    return value
+
+
+def ids_of(value: Any) -> tuple[str, ...]:
+    """Record ids from an ``id`` string or an ``ids`` list (other values yield nothing)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(item for item in value if isinstance(item, str))
+    return ()
+
+
+def where_attributes(where: Any) -> set[str]:
+    """Every ``attribute`` / ``field`` named anywhere in a where tree (nested groups included)."""
+    found: set[str] = set()
+    stack: list[tuple[Any, int]] = [(where, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise BadRequest("Search conditions are nested too deeply.", reason="bad-search-params")
+        if isinstance(node, dict):
+            for key in ("attribute", "field"):
+                if isinstance(node.get(key), str):
+                    found.add(node[key])
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return found
+
+
+def _names(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield from (part.strip() for part in value.split(",") if part.strip())
+    elif isinstance(value, list):
+        yield from (item for item in value if isinstance(item, str))
+
+
+def search_fields_from_object(params: dict[str, Any]) -> set[str]:
+    """Fields named by a search-params object (``select``, ``orderBy``, ``where``)."""
+    fields: set[str] = set()
+    for key in ("select", "attributeSelect", "orderBy", "sortBy", "attributeList", "fieldList"):
+        fields.update(_names(params.get(key)))
+    for key in ("where", "whereGroup"):
+        fields |= where_attributes(params.get(key))
+    return fields
+
+
+def _is_where_attribute_key(key: str) -> bool:
+    """``where[0][attribute]``, ``whereGroup[1][value][0][field]``... (read loosely: a superset)."""
+    lowered = key.lower()
+    return lowered.startswith("where") and ("attribute" in lowered or "field" in lowered)
+
+
+def search_fields_from_query(query: MultiDictProxy[str]) -> set[str]:
+    """Fields a list request reads: ``select``/``attributeSelect``, ``orderBy``/``sortBy``, the
+    attributes of ``where[...]`` conditions and of a ``searchParams`` JSON. Every occurrence of a
+    repeated key counts (PHP keeps the last one; a superset is the safe reading)."""
+    fields: set[str] = set()
+    for key, value in query.items():
+        if key in ("select", "attributeSelect", "orderBy", "sortBy"):
+            fields.update(_names(value))
+        elif _is_where_attribute_key(key):
+            fields.add(value)
+        elif key == "searchParams":
+            parsed = parse_json(value, "searchParams")
+            if not isinstance(parsed, dict):
+                raise BadRequest("searchParams must be a JSON object.", reason="bad-search-params")
+            fields |= search_fields_from_object(parsed)
+    return fields
+
+
+def dotted_links(fields: set[str]) -> set[str]:
+    """Link names used through ``link.attribute`` in search conditions (foreign attributes)."""
+    return {name.split(".", 1)[0] for name in fields if "." in name}

@@ -1,0 +1,104 @@
+"""What one request did, gathered along the pipeline and recorded once at the end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from gateway.dialects.base import Operation
+from gateway.errors import AuthenticationError, GatewayError
+from gateway.observability.logging import AccessRecord, LimiterOutcome, operation_strings
+from gateway.ratelimit.base import LimitResult
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+
+@dataclass(slots=True)
+class Exchange:
+    request_id: str
+    method: str
+    started: float
+    client_ip: str
+    upstream: str | None = None
+    route: str = ""
+    principal: str | None = None
+    issuer: str | None = None
+    operations: list[Operation] = field(default_factory=list)
+    decision: str = "error"
+    rule: str = ""
+    shadow: list[str] = field(default_factory=list)
+    reason: str = ""
+    limiter: LimitResult | None = None
+    upstream_seconds: float | None = None
+    bytes_out: int = 0
+    note: str = ""
+
+    def fail(self, error: GatewayError) -> None:
+        self.reason = error.reason
+        if self.decision == "allow":
+            self.decision = "error"
+        if isinstance(error, AuthenticationError):
+            self.decision = "deny"
+
+
+def render_plain(error: GatewayError, ex: Exchange) -> web.Response:
+    ex.fail(error)
+    body = json.dumps({"error_code": error.reason, "error_message": error.message, "status": error.status})
+    headers = dict(error.headers)
+    headers["X-Request-ID"] = ex.request_id
+    return web.Response(status=error.status, text=body, content_type="application/json", headers=headers)
+
+
+def finish(rt: Runtime, ex: Exchange, response: web.StreamResponse, now: float) -> web.StreamResponse:
+    duration = now - ex.started
+    status = response.status
+    if not ex.bytes_out:
+        ex.bytes_out = _body_length(response)
+    first = ex.operations[0] if ex.operations else None
+    rt.metrics.observe_request(
+        ex.upstream,
+        first.entity if first else None,
+        first.action if first else None,
+        ex.decision,
+        status,
+        duration,
+        ex.principal,
+        bytes_out=ex.bytes_out,
+    )
+    if rt.access_log.enabled:
+        rt.access_log.log(access_record(ex, status, duration))
+    return response
+
+
+def _body_length(response: web.StreamResponse) -> int:
+    if isinstance(response, web.Response) and isinstance(response.body, bytes | bytearray):
+        return len(response.body)
+    return response.content_length or 0
+
+
+def access_record(ex: Exchange, status: int, duration: float) -> AccessRecord:
+    limiter = ex.limiter
+    return AccessRecord(
+        request_id=ex.request_id,
+        method=ex.method,
+        route=ex.route,
+        status=status,
+        duration_ms=duration * 1000.0,
+        decision=ex.decision,
+        principal=ex.principal,
+        issuer=ex.issuer,
+        upstream=ex.upstream,
+        operations=operation_strings(ex.operations),
+        rule=ex.rule or None,
+        upstream_ms=None if ex.upstream_seconds is None else ex.upstream_seconds * 1000.0,
+        bytes_out=ex.bytes_out,
+        limiter=None
+        if limiter is None
+        else LimiterOutcome(limiter.allowed, limiter.remaining, limiter.backend),
+        reason=ex.reason or None,
+        client_ip=ex.client_ip,
+    )

@@ -1,0 +1,292 @@
+"""JSON access/audit lines, the process logger set-up, and secret redaction.
+
+An ``AccessRecord`` has no field that can hold a token, a header, a query string or a body: secrets
+stay out of the access log by construction. ``register_secret`` adds a second line of defence: any
+registered value that still shows up in a log line is replaced by ``[REDACTED]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json as _json
+import logging
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final, TextIO
+
+from gateway.dialects.base import Operation
+from gateway.secrets import Secret
+
+REDACTED: Final = "[REDACTED]"
+MIN_SECRET_LENGTH: Final = 4
+"""Shorter values are not registered: redacting every ``ab`` would make logs unreadable."""
+_MAX_ROUTE: Final = 2048
+
+
+def rfc3339_now(now: float | None = None) -> str:
+    """``2024-05-01T12:00:00.123Z``: UTC, millisecond precision."""
+    t = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+# -- redaction ----------------------------------------------------------------------------------
+
+
+class _SecretRegistry:
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._json_pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        if len(value) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            if value in self._values:
+                return
+            self._values.add(value)
+            self._pattern = _alternation(self._values)
+            self._json_pattern = _alternation(self._values | {_json.dumps(v)[1:-1] for v in self._values})
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = self._json_pattern = None
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """Matches any registered value in plain text."""
+        return self._pattern
+
+    @property
+    def json_pattern(self) -> re.Pattern[str] | None:
+        """Matches any registered value as it appears inside a JSON-encoded string."""
+        return self._json_pattern
+
+
+def _alternation(values: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+
+
+_SECRETS = _SecretRegistry()
+
+
+def register_secret(value: str | Secret) -> None:
+    """Redact ``value`` wherever it appears in a log line from now on (process-wide)."""
+    _SECRETS.add(value.reveal() if isinstance(value, Secret) else value)
+
+
+def forget_secrets() -> None:
+    """Drop every registered secret (tests; a config reload that re-registers its own)."""
+    _SECRETS.clear()
+
+
+def redact(text: str) -> str:
+    pattern = _SECRETS.pattern
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+def _contains_secret(text: str) -> bool:
+    pattern = _SECRETS.pattern
+    return pattern is not None and pattern.search(text) is not None
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every registered secret in a record's formatted message (msg and args) before any
+    handler formats it. Put it on handlers: a handler filter sees records from every logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS.pattern is None:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep the template alone, drop the args
+            message, record.args = str(record.msg), None
+        if _contains_secret(message):
+            record.msg, record.args = redact(message), None
+        return True
+
+
+# -- access log ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterOutcome:
+    allowed: bool
+    remaining: int | None
+    backend: str
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One answered request. ``route`` is the canonical path; a query string in it is cut off."""
+
+    request_id: str
+    method: str
+    route: str
+    status: int
+    duration_ms: float
+    decision: str
+    principal: str | None = None
+    issuer: str | None = None
+    upstream: str | None = None
+    operations: tuple[str, ...] = ()
+    rule: str | None = None
+    upstream_ms: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    limiter: LimiterOutcome | None = None
+    reason: str | None = None
+    client_ip: str | None = None
+    time: str = field(default_factory=rfc3339_now)
+
+    def __post_init__(self) -> None:
+        self.route = self.route.split("?", 1)[0].split("#", 1)[0][:_MAX_ROUTE]
+
+
+def operation_strings(operations: Iterable[Operation]) -> tuple[str, ...]:
+    """``Contact.get`` for the route's own operation, ``Email.get@chain:api.Email.get`` otherwise."""
+    return tuple(
+        f"{op.entity}.{op.action}" if op.via == "route" else f"{op.entity}.{op.action}@{op.via}"
+        for op in operations
+    )
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def access_fields(record: AccessRecord) -> dict[str, Any]:
+    limiter = record.limiter
+    return {
+        "time": record.time,
+        "request_id": record.request_id,
+        "method": record.method,
+        "route": record.route,
+        "principal": record.principal,
+        "issuer": record.issuer,
+        "upstream": record.upstream,
+        "operations": list(record.operations),
+        "decision": record.decision,
+        "rule": record.rule,
+        "status": record.status,
+        "duration_ms": _ms(record.duration_ms),
+        "upstream_ms": _ms(record.upstream_ms),
+        "bytes_in": record.bytes_in,
+        "bytes_out": record.bytes_out,
+        "limiter": None
+        if limiter is None
+        else {"allowed": limiter.allowed, "remaining": limiter.remaining, "backend": limiter.backend},
+        "reason": record.reason,
+        "client_ip": record.client_ip,
+    }
+
+
+def _redact_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_values(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    return value
+
+
+def _dumps(fields: dict[str, Any]) -> str:
+    return _json.dumps(fields, separators=(",", ":"), default=str)
+
+
+def render_access_line(record: AccessRecord) -> str:
+    """The record as one compact JSON line (no newline); registered secrets redacted."""
+    fields = access_fields(record)
+    line = _dumps(fields)
+    detector = _SECRETS.json_pattern
+    if detector is not None and detector.search(line) is not None:
+        line = _dumps(_redact_values(fields))
+    return line
+
+
+class AccessLogger:
+    """Writes one JSON line per request. Never raises: a failed write is swallowed and counted
+    (``failures``, and ``on_error`` so metrics can count it too)."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        enabled: bool = True,
+        on_error: Callable[[], object] | None = None,
+    ) -> None:
+        self._stream = stream
+        self.enabled = enabled
+        self.failures = 0
+        self._on_error = on_error
+
+    def log(self, record: AccessRecord) -> None:
+        if not self.enabled:
+            return
+        try:
+            stream = self._stream if self._stream is not None else sys.stdout
+            stream.write(render_access_line(record) + "\n")
+            stream.flush()
+        except Exception:
+            self.failures += 1
+            if self._on_error is not None:
+                with contextlib.suppress(Exception):
+                    self._on_error()
+
+
+# -- process logger -----------------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message"}`` (+ ``request_id``, ``exc`` when present)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "time": rfc3339_now(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if isinstance(request_id, str):
+            fields["request_id"] = request_id
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return _dumps(_redact_values(fields))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Plain text lines, with registered secrets redacted (tracebacks included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(
+    level: int | str = "INFO", json: bool = True, *, stream: TextIO | None = None
+) -> logging.Handler:
+    """Send ``gateway.*`` logs at ``level`` (and other libraries' warnings) to ``stream`` (stderr),
+    as JSON lines or plain text, through a RedactingFilter. Calling it again replaces the handler."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if json else RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.addFilter(RedactingFilter())
+    handler.set_name("crmgw")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "crmgw"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    root.setLevel(max(numeric, logging.WARNING))
+    logging.getLogger("gateway").setLevel(numeric)
+    return handler

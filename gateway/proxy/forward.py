@@ -1,0 +1,118 @@
+"""Send the signed request upstream and stream the answer back to the client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.errors import BadGateway, GatewayTimeout, PayloadTooLarge
+from gateway.proxy.headers import inbound_headers
+from gateway.signers.base import OutboundRequest
+
+BUFFER_LIMIT = 256 * 1024
+CHUNK = 64 * 1024
+
+
+@dataclass(slots=True)
+class Forwarded:
+    status: int
+    upstream_seconds: float
+    bytes_out: int
+
+
+def upstream_url(origin: str, out: OutboundRequest) -> URL:
+    text = origin + out.path
+    if out.query:
+        text += "?" + urlencode(out.query)
+    return URL(text, encoded=True)
+
+
+async def _limited(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in stream.iter_chunked(CHUNK):
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge("request body is too large")
+        yield chunk
+
+
+def request_payload(out: OutboundRequest, request: web.Request, max_body: int) -> object:
+    if out.form is not None:
+        out.headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return urlencode(out.form).encode()
+    if out.body is not None:
+        return out.body
+    if request.body_exists:
+        if request.content_length is not None and request.content_length > max_body:
+            raise PayloadTooLarge("request body is too large")
+        return _limited(request.content, max_body)
+    return None
+
+
+async def forward(
+    session: aiohttp.ClientSession,
+    origin: str,
+    out: OutboundRequest,
+    request: web.Request,
+    *,
+    max_body: int,
+    extra_headers: CIMultiDict[str],
+    loop_time: asyncio.AbstractEventLoop,
+) -> tuple[web.StreamResponse, Forwarded]:
+    data = request_payload(out, request, max_body)
+    started = loop_time.time()
+    try:
+        upstream = await session.request(
+            out.method,
+            upstream_url(origin, out),
+            headers=out.headers,
+            data=data,
+            allow_redirects=False,
+            compress=None,
+        )
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise GatewayTimeout("the CRM did not answer in time") from None
+    except PayloadTooLarge:
+        raise
+    except (aiohttp.ClientError, OSError):
+        raise BadGateway("the CRM could not be reached") from None
+    try:
+        headers = inbound_headers(upstream.headers)
+        headers.extend(extra_headers)
+        length = upstream.content_length
+        if length is not None and length <= BUFFER_LIMIT:
+            body = await upstream.read()
+            elapsed = loop_time.time() - started
+            response = web.Response(
+                status=upstream.status, reason=upstream.reason, headers=headers, body=body
+            )
+            return response, Forwarded(upstream.status, elapsed, len(body))
+        stream = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+        if length is not None:
+            stream.content_length = length
+        await stream.prepare(request)
+        sent = 0
+        try:
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await stream.write(chunk)
+                sent += len(chunk)
+        except (TimeoutError, aiohttp.ClientError):
+            # The headers are sent: cut the connection so the client sees a broken body, never a short one.
+            if request.transport is not None:
+                request.transport.close()
+            return stream, Forwarded(502, loop_time.time() - started, sent)
+        await stream.write_eof()
+        return stream, Forwarded(upstream.status, loop_time.time() - started, sent)
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise GatewayTimeout("the CRM did not answer in time") from None
+    except aiohttp.ClientError:
+        raise BadGateway("the CRM connection failed") from None
+    finally:
+        upstream.release()

@@ -1,0 +1,82 @@
+"""In-process GCRA limiter: exact within one process, bounded in memory."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from gateway.ratelimit.base import Limit, LimitResult, check_request, gcra, most_restrictive, unlimited
+from gateway.ratelimit.clock import Clock, SystemClock
+
+
+class MemoryLimiter:
+    """GCRA buckets in a dict, keyed by ``Limit.key``.
+
+    ``hit`` never awaits between reading and writing the buckets, so concurrent coroutines on one event loop
+    are admitted exactly. Memory stays bounded: a bucket whose TAT has passed is full, i.e. equal to no
+    bucket, and is dropped by a sweep every ``sweep_every_s``; beyond ``max_keys`` the least recently
+    admitted bucket is dropped (that key then starts again with a full bucket, so size ``max_keys`` above
+    the number of principals that are active at the same time).
+    """
+
+    def __init__(
+        self, *, clock: Clock | None = None, max_keys: int = 100_000, sweep_every_s: float = 10.0
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self._clock = clock or SystemClock()
+        self._max_keys = max_keys
+        self._sweep_every_s = sweep_every_s
+        self._next_sweep = self._clock.now() + sweep_every_s
+        self._tats: OrderedDict[str, float] = OrderedDict()
+
+    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+        return self.hit_now(limits, cost)
+
+    def hit_now(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+        """The synchronous core of :meth:`hit`: atomic with respect to the event loop."""
+        check_request(limits, cost)
+        if not limits:
+            return unlimited("memory")
+        now = self._clock.now()
+        self._sweep(now)
+        verdicts = [
+            gcra(limit.interval, limit.burst, self._tats.get(limit.key), now, cost) for limit in limits
+        ]
+        allowed = all(verdict.allowed for verdict in verdicts)
+        if allowed:
+            for limit, verdict in zip(limits, verdicts, strict=True):
+                self._store(limit.key, verdict.new_tat)
+        chosen = most_restrictive(verdicts)
+        verdict = verdicts[chosen]
+        return LimitResult(
+            allowed=allowed,
+            limit=limits[chosen],
+            remaining=verdict.remaining,
+            reset_seconds=verdict.reset,
+            retry_after_seconds=verdict.retry_after,
+            backend="memory",
+        )
+
+    def __len__(self) -> int:
+        """How many buckets are held (for tests and metrics)."""
+        return len(self._tats)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._tats.clear()
+
+    def _store(self, key: str, tat: float) -> None:
+        self._tats[key] = tat
+        self._tats.move_to_end(key)
+        while len(self._tats) > self._max_keys:
+            self._tats.popitem(last=False)
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._sweep_every_s
+        for key in [key for key, tat in self._tats.items() if tat <= now]:
+            del self._tats[key]

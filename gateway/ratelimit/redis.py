@@ -1,0 +1,275 @@
+"""GCRA shared across gateway replicas through Redis: one Lua script per request, one round trip.
+
+The script reads the server's ``TIME`` (replicas with skewed clocks agree; Redis 7 replicates a script's
+effects, so a non-deterministic command before a write is allowed), checks every key of the request and
+charges all of them or none, atomically. Keys are ``<prefix><Limit.key>`` and expire (PEXPIRE) when their
+bucket is full again, so Redis holds only buckets that still matter.
+
+URLs (``timeout_ms`` bounds connect, each socket operation and each whole call):
+
+- ``redis://[[user]:[password]@]host[:port][/db]``, ``rediss://...`` (TLS), ``unix:///path/to.sock?db=0``:
+  one server, through a blocking pool of ``max_connections`` (a request waits for a free connection up to
+  the timeout instead of failing at once).
+- ``redis+cluster://[[user]:[password]@]host:port`` (``rediss+cluster://`` for TLS): Redis Cluster through
+  ``redis.asyncio.cluster.RedisCluster``, any node as the seed. All keys of one request must hash to one
+  slot: build them with :func:`gateway.ratelimit.base.limit_key`, whose ``{principal}`` hash tag does that,
+  or put a hash tag into the prefix (``{crmgw}:rl:``) to keep every bucket on one node.
+- ``redis+sentinel://[[user]:[password]@]host[:port][,host[:port]...]/service_name[/db]``
+  (``rediss+sentinel://`` for TLS to the master): the current master of ``service_name`` as reported by
+  the listed Sentinels (port 26379 by default), through ``redis.asyncio.sentinel.Sentinel``; failover is
+  followed automatically. The credentials are the master's; a ``?sentinel_password=`` query parameter
+  authenticates to the Sentinels themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from gateway.ratelimit.base import Limit, LimiterUnavailable, LimitResult, check_request, unlimited
+
+# KEYS[i]: the buckets; ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: emission interval (microseconds) and burst of
+# KEYS[i]. Returns {allowed 0|1, index of the most restrictive key, remaining, reset us, retry-after us}.
+# Mirrors base.gcra and base.most_restrictive.
+GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1])
+local eps = 1e-9
+local all_allowed = true
+local new_tats = {}
+local pick, pick_allowed, pick_remaining, pick_reset, pick_retry = 0, true, 0, 0, 0
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i])
+  local burst = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i]))
+  local used = 0
+  if tat and tat > now then used = (tat - now) / interval end
+  local after = used + cost
+  local allowed = after <= burst + eps
+  local remaining, reset, retry
+  if allowed then
+    remaining = math.max(0, math.floor(burst - after + eps))
+    reset = after * interval
+    retry = 0
+    new_tats[i] = now + after * interval
+  else
+    all_allowed = false
+    remaining = math.max(0, math.floor(burst - used + eps))
+    reset = used * interval
+    retry = (after - burst) * interval
+  end
+  local better
+  if pick == 0 then
+    better = true
+  elseif not allowed then
+    better = pick_allowed or retry > pick_retry
+  elseif pick_allowed then
+    better = remaining < pick_remaining or (remaining == pick_remaining and reset > pick_reset)
+  else
+    better = false
+  end
+  if better then
+    pick, pick_allowed, pick_remaining, pick_reset, pick_retry = i, allowed, remaining, reset, retry
+  end
+end
+if all_allowed then
+  for i = 1, #KEYS do
+    local ttl_ms = math.max(1, math.ceil((new_tats[i] - now) / 1000))
+    redis.call('SET', KEYS[i], string.format('%.17g', new_tats[i]), 'PX', ttl_ms)
+  end
+end
+return {all_allowed and 1 or 0, pick, pick_remaining, math.ceil(pick_reset), math.ceil(pick_retry)}
+"""
+GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+_BACKEND_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
+
+
+class RedisLimiter:
+    """A :class:`~gateway.ratelimit.base.Limiter` on Redis; every failure surfaces as LimiterUnavailable.
+
+    ``client`` (a ready ``redis.asyncio`` Redis or RedisCluster) replaces ``url``; the limiter then does not
+    close it. Each call is bounded by ``timeout_ms`` with ``asyncio.wait_for``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "crmgw:rl:",
+        timeout_ms: int = 50,
+        client: Redis | RedisCluster | None = None,
+        max_connections: int = 64,
+    ) -> None:
+        if timeout_ms <= 0:
+            raise ValueError("timeout_ms must be positive")
+        self.prefix = prefix
+        self.timeout_s = timeout_ms / 1000
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._client: Any
+        if client is not None:
+            self._client = client
+        else:
+            self._client = self._connect(url, max_connections)
+            self._closers.insert(0, self._client.aclose)
+        self._cluster = isinstance(self._client, RedisCluster)
+
+    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+        check_request(limits, cost)
+        if not limits:
+            return unlimited("redis")
+        keys = [self.prefix + limit.key for limit in limits]
+        if self._cluster and len({key_slot(key.encode()) for key in keys}) > 1:
+            raise ValueError("in Redis Cluster the keys of one request must share a {hash tag}")
+        args: list[str | int] = [cost]
+        for limit in limits:
+            args += [repr(limit.interval * 1_000_000), limit.burst]
+        reply = await self._bounded(self._run_script(keys, args))
+        allowed, index, remaining, reset_us, retry_us = (int(value) for value in reply)
+        return LimitResult(
+            allowed=bool(allowed),
+            limit=limits[index - 1],
+            remaining=remaining,
+            reset_seconds=reset_us / 1_000_000,
+            retry_after_seconds=retry_us / 1_000_000,
+            backend="redis",
+        )
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._bounded(self._client.ping()))
+        except LimiterUnavailable:
+            return False
+
+    async def close(self) -> None:
+        for close in self._closers:
+            with contextlib.suppress(*_BACKEND_ERRORS):
+                await close()
+        self._closers.clear()
+
+    async def _run_script(self, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await self._client.evalsha(GCRA_SHA, len(keys), *keys, *args)
+        except NoScriptError:  # script cache flushed, or a fresh server after failover: EVAL loads it again
+            return await self._client.eval(GCRA_SCRIPT, len(keys), *keys, *args)
+
+    async def _bounded(self, call: Awaitable[Any]) -> Any:
+        try:
+            return await asyncio.wait_for(call, self.timeout_s)
+        except TimeoutError as exc:
+            raise LimiterUnavailable(f"redis timed out after {self.timeout_s * 1000:.0f} ms") from exc
+        except _BACKEND_ERRORS as exc:
+            raise LimiterUnavailable(f"redis failed: {type(exc).__name__}") from exc
+
+    def _connect(self, url: str, max_connections: int) -> Redis | RedisCluster:
+        scheme, separator, _ = url.partition("://")
+        scheme = scheme.lower()
+        if not separator or not _SCHEME.fullmatch(scheme):
+            raise ValueError("a Redis URL must start with a scheme such as redis://")  # never echo the URL
+        timeouts: dict[str, Any] = {
+            "socket_timeout": self.timeout_s,
+            "socket_connect_timeout": self.timeout_s,
+            # one immediate retry on a broken connection (a stale pooled socket after a Redis restart);
+            # never on a timeout, which may mean the script ran and would charge twice
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        }
+        if scheme in ("redis", "rediss", "unix"):
+            pool = BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=self.timeout_s, **timeouts
+            )
+            return Redis.from_pool(pool)
+        if scheme in ("redis+cluster", "rediss+cluster"):
+            seed_url = scheme.partition("+")[0] + url[len(scheme) :]
+            return RedisCluster.from_url(seed_url, max_connections=max_connections, **timeouts)
+        if scheme in ("redis+sentinel", "rediss+sentinel"):
+            spec = parse_sentinel_url(url)
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                spec.nodes,
+                sentinel_kwargs={
+                    "socket_timeout": self.timeout_s,
+                    "socket_connect_timeout": self.timeout_s,
+                    "password": spec.sentinel_password,
+                },
+            )
+            for node in sentinel.sentinels:
+                self._closers.append(node.aclose)
+            master: Redis = sentinel.master_for(
+                spec.service_name,
+                username=spec.username,
+                password=spec.password,
+                db=spec.db,
+                ssl=spec.ssl,
+                max_connections=max_connections,
+                **timeouts,
+            )
+            return master
+        raise ValueError(
+            f"unsupported Redis URL scheme {scheme!r} (redis, rediss, unix, redis+cluster, "
+            "rediss+cluster, redis+sentinel, rediss+sentinel)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelSpec:
+    nodes: list[tuple[str, int]]
+    service_name: str
+    db: int
+    username: str | None
+    password: str | None
+    sentinel_password: str | None
+    ssl: bool
+
+    def __repr__(self) -> str:  # never show the passwords
+        return f"SentinelSpec(nodes={self.nodes!r}, service_name={self.service_name!r}, db={self.db})"
+
+
+def parse_sentinel_url(url: str) -> SentinelSpec:
+    """Split ``redis+sentinel://[[user]:[password]@]host[:port],.../service_name[/db][?sentinel_password=]``."""
+    scheme, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hosts = netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    service_name, _, db = path.partition("/")
+    if not hosts or not service_name:
+        raise ValueError("a Sentinel URL needs host[:port][,host[:port]...]/service_name")
+    if db and not db.isdigit():
+        raise ValueError("the database of a Sentinel URL must be a number")
+    sentinel_passwords = parse_qs(query).get("sentinel_password", [])
+    return SentinelSpec(
+        nodes=[_host_port(host) for host in hosts.split(",")],
+        service_name=unquote(service_name),
+        db=int(db or 0),
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        sentinel_password=sentinel_passwords[0] if sentinel_passwords else None,
+        ssl=scheme.lower().startswith("rediss"),
+    )
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    if node.startswith("["):  # [ipv6]:port
+        host, _, port = node[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = node.partition(":")
+    if not host or (port and not port.isdigit()):
+        raise ValueError("a Sentinel node must be host[:port]")
+    return host, int(port) if port else 26379

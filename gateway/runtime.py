@@ -1,0 +1,61 @@
+"""Everything a request needs, built from one GatewayConfig; swapped whole on reload."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from gateway.auth.authenticator import Authenticator
+from gateway.config.model import GatewayConfig, UpstreamConfig
+from gateway.identities import IdentityMap
+from gateway.observability.logging import AccessLogger
+from gateway.observability.metrics import GatewayMetrics
+from gateway.proxy.breaker import CredentialBreaker
+from gateway.proxy.client import make_session
+from gateway.proxy.guard import ConcurrencyGuard
+from gateway.ratelimit.base import Limiter
+from gateway.routing import Router
+
+
+@dataclass(slots=True)
+class UpstreamRuntime:
+    config: UpstreamConfig
+    session: aiohttp.ClientSession
+    guard: ConcurrencyGuard
+    breaker: CredentialBreaker
+
+
+@dataclass(slots=True)
+class Runtime:
+    config: GatewayConfig
+    router: Router
+    authenticator: Authenticator
+    identities: IdentityMap
+    limiter: Limiter
+    metrics: GatewayMetrics
+    access_log: AccessLogger
+    upstreams: dict[str, UpstreamRuntime]
+    clock: Callable[[], float] = time.time
+    closers: list[Callable[[], object]] = field(default_factory=list)
+
+    async def close(self, *, close_limiter: bool = True) -> None:
+        await self.authenticator.close()
+        if close_limiter:
+            await self.limiter.close()
+        for up in self.upstreams.values():
+            await up.session.close()
+
+
+def upstream_runtimes(config: GatewayConfig, clock: Callable[[], float]) -> dict[str, UpstreamRuntime]:
+    return {
+        up.name: UpstreamRuntime(
+            config=up,
+            session=make_session(up),
+            guard=ConcurrencyGuard(up.max_concurrency, up.queue_size, up.queue_timeout_seconds),
+            breaker=CredentialBreaker(up.breaker_failures, up.breaker_cooldown_seconds, clock),
+        )
+        for up in config.upstreams
+    }

@@ -1,0 +1,290 @@
+"""EspoCRM API authentication, decided the way the real server decides it.
+
+Follows espocrm ``Api/Auth``, ``Authentication/Authentication::login``, ``Logins/{ApiKey,Hmac,Espo}``
+and the ``FailedAttemptsLimit`` hook: ``Espo-Authorization`` switches API-key/HMAC detection off,
+``X-Api-Key`` wins over ``X-Hmac-Authorization``, the HMAC is compared (``===``) with the hex and the
+legacy raw digest of ``METHOD + " " + filtered resource path``, a password may also be an auth token,
+and denied logins are counted per client IP (more than the limit inside the window: 403 for all).
+PHP's lenient ``base64_decode``, ``trim`` and string truthiness (``""`` and ``"0"`` are false) are kept.
+Stricter than a MySQL-backed server in one place: API keys match case-sensitively (MySQL's collation
+would not), so a signer that changes a key's case fails here instead of passing by luck.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from multidict import CIMultiDictProxy
+
+AUTHORIZATION = "Espo-Authorization"
+BY_TOKEN = "Espo-Authorization-By-Token"
+ANOTHER_USER = "X-Another-User"
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_PHP_TRIMMED = " \t\n\r\0\x0b"
+
+
+@dataclass
+class EspoUser:
+    id: str
+    user_name: str
+    auth_method: str  # "ApiKey" | "Hmac" | "Password"
+    api_key: str | None = None
+    secret_key: str | None = None
+    password: str | None = None
+    token: str | None = None
+    is_admin: bool = False
+
+    def __repr__(self) -> str:
+        return f"EspoUser(id={self.id!r}, user_name={self.user_name!r}, auth_method={self.auth_method!r})"
+
+    @property
+    def is_api(self) -> bool:
+        return self.auth_method in ("ApiKey", "Hmac")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    method: str
+    resource_path: str
+    """The path after the API base path, as slim/psr7 ``filterPath`` leaves it."""
+    headers: CIMultiDictProxy[str]
+    cookies: Mapping[str, str]
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: EspoUser
+    token: str | None
+    """The auth token ``App/user`` reports (only after an ``Espo-Authorization`` login)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    reason: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _truthy(value: str | bytes | None) -> bool:
+    return value not in (None, "", "0", b"", b"0")
+
+
+def _header(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """PSR-7 ``getHeaderLine``: every value joined with ``", "``; None when absent."""
+    values = headers.getall(name, [])
+    return ", ".join(values) if values else None
+
+
+def php_base64_decode(value: str) -> bytes:
+    """PHP's lenient ``base64_decode``: foreign characters and padding skipped, a lone tail dropped."""
+    data = _NOT_BASE64.sub(b"", value.encode("utf-8", "surrogateescape"))
+    if len(data) % 4 == 1:
+        data = data[:-1]
+    return base64.b64decode(data + b"=" * (-len(data) % 4))
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _split_credentials(encoded: str) -> tuple[str, str] | Refusal:
+    decoded = _text(php_base64_decode(encoded))
+    if ":" not in decoded:
+        return Refusal(400, "Auth: Bad authorization string provided.")
+    username, password = decoded.split(":", 1)
+    return username.strip(_PHP_TRIMMED), password.strip(_PHP_TRIMMED)
+
+
+def _php_auth(authorization: str | None) -> tuple[str, str] | None:
+    """PHP_AUTH_USER / PHP_AUTH_PW as the SAPI derives them from ``Authorization: Basic``."""
+    if authorization is None or authorization[:6].lower() != "basic ":
+        return None
+    decoded = _text(php_base64_decode(authorization[6:]))
+    if ":" not in decoded:
+        return None
+    username, password = decoded.split(":", 1)
+    return username, password
+
+
+class EspoAuthenticator:
+    def __init__(
+        self, users: list[EspoUser], max_failed_logins: int, window_seconds: float, clock: Callable[[], float]
+    ) -> None:
+        self._users = list(users)
+        self._max_failed = max_failed_logins
+        self._window = window_seconds
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._tokens: dict[str, str] = {user.token: user.id for user in users if user.token}
+
+    def user_by_name(self, name: str) -> EspoUser | None:
+        return next((user for user in self._users if user.user_name == name), None)
+
+    def _api_user(self, method: str, api_key: str) -> EspoUser | None:
+        sent = api_key.encode("utf-8", "surrogateescape")
+        for user in self._users:
+            stored = user.api_key.encode() if user.api_key and user.auth_method == method else None
+            if stored is not None and hmac.compare_digest(stored, sent):
+                return user
+        return None
+
+    def authenticate(self, request: AuthRequest) -> Session | Refusal:
+        headers = request.headers
+        method: str | None = None
+        if AUTHORIZATION not in headers:
+            if "X-Api-Key" in headers:
+                method = "ApiKey"
+            elif "X-Hmac-Authorization" in headers:
+                method = "Hmac"
+        username: str | None = None
+        password: str | None = None
+        if method is None:
+            pair = self._username_password(headers)
+            if isinstance(pair, Refusal):
+                return pair
+            username, password = pair
+        by_token_only = False
+        if not (_truthy(username) or method):
+            cookie = request.cookies.get("auth-token")
+            if not _truthy(cookie):
+                return self._no_credentials(request)
+            password, by_token_only = cookie, True
+        return self._login(request, method, username, password, by_token_only)
+
+    def _username_password(self, headers: CIMultiDictProxy[str]) -> tuple[str | None, str | None] | Refusal:
+        espo = _header(headers, AUTHORIZATION)
+        if espo is not None:
+            return _split_credentials(espo)
+        basic = _php_auth(headers.get("Authorization"))
+        if basic is not None and _truthy(basic[0]) and _truthy(basic[1]):
+            return basic[0].strip(_PHP_TRIMMED), basic[1].strip(_PHP_TRIMMED)
+        cgi = _header(headers, "Http-Espo-Cgi-Auth")
+        if cgi is None:
+            cgi = _header(headers, "Redirect-Http-Espo-Cgi-Auth")
+        if _truthy(cgi):
+            assert cgi is not None
+            return _split_credentials(cgi[6:])
+        return None, None
+
+    @staticmethod
+    def _no_credentials(request: AuthRequest) -> Refusal:
+        headers = request.headers
+        is_xhr = (_header(headers, "X-Requested-With") or "").lower() == "xmlhttprequest"
+        dialog = not is_xhr and not _truthy(_header(headers, "Referer")) and request.method != "POST"
+        return Refusal(401, headers={"WWW-Authenticate": 'Basic realm=""'} if dialog else {})
+
+    def _login(
+        self,
+        request: AuthRequest,
+        method: str | None,
+        username: str | None,
+        password: str | None,
+        by_token_only: bool,
+    ) -> Session | Refusal:
+        headers = request.headers
+        by_token_header = _header(headers, BY_TOKEN) == "true"
+        if not (method is None and by_token_header) and self._locked_out(request.ip):
+            return Refusal(403)
+        token_owner = self._tokens.get(password) if method is None and password is not None else None
+        if method is not None and by_token_header:
+            return Refusal(401)
+        if (by_token_header or by_token_only) and token_owner is None:
+            return Refusal(401)
+        if by_token_only:
+            owner = next((u for u in self._users if u.id == token_owner), None)
+            if owner is None:
+                return Refusal(401)
+            username = owner.user_name
+        user = self._check(request, method, username, password, token_owner)
+        if isinstance(user, Refusal):
+            return user
+        if user is None:
+            if token_owner is None:
+                self._failures.setdefault(request.ip, []).append(self._clock())
+            return Refusal(401)
+        logged = self._logged_user(headers, user)
+        if logged is None:
+            return Refusal(401)
+        token = None
+        if _truthy(_header(headers, AUTHORIZATION)):
+            token = password if token_owner is not None else self._issue_token(user)
+        return Session(user=logged, token=token)
+
+    def _check(
+        self,
+        request: AuthRequest,
+        method: str | None,
+        username: str | None,
+        password: str | None,
+        token_owner: str | None,
+    ) -> EspoUser | Refusal | None:
+        if method == "ApiKey":
+            api_key = _header(request.headers, "X-Api-Key")
+            return self._api_user("ApiKey", api_key) if api_key is not None and _truthy(api_key) else None
+        if method == "Hmac":
+            return self._check_hmac(request)
+        if username is None or password is None or not _truthy(username) or not _truthy(password):
+            return None
+        user = self.user_by_name(username)
+        if user is None or user.auth_method != "Password":
+            return None
+        if token_owner is not None:
+            return user if user.id == token_owner else None
+        sent = password.encode("utf-8", "surrogateescape")
+        if user.password is None or not hmac.compare_digest(user.password.encode(), sent):
+            return None
+        return user
+
+    def _check_hmac(self, request: AuthRequest) -> EspoUser | Refusal | None:
+        decoded = php_base64_decode(_header(request.headers, "X-Hmac-Authorization") or "")
+        api_key, colon, proof = decoded.partition(b":")
+        if not _truthy(api_key):
+            return None
+        user = self._api_user("Hmac", _text(api_key))
+        if user is None:
+            return None
+        if not user.secret_key:
+            return Refusal(500, "No secret key for the API user.")
+        if not colon:
+            return None
+        signed = f"{request.method} {request.resource_path}".encode("utf-8", "surrogateescape")
+        mac = hmac.new(user.secret_key.encode(), signed, hashlib.sha256)
+        hex_form, legacy_raw_form = mac.hexdigest().encode(), mac.digest()
+        accepted = hmac.compare_digest(proof, hex_form) or hmac.compare_digest(proof, legacy_raw_form)
+        return user if accepted else None
+
+    def _logged_user(self, headers: CIMultiDictProxy[str], user: EspoUser) -> EspoUser | None:
+        """``X-Another-User``: only an admin may act as another (regular) user."""
+        another = _header(headers, ANOTHER_USER)
+        if another is None or not _truthy(another):
+            return user
+        if not user.is_admin or user.is_api:
+            return None
+        target = self.user_by_name(another)
+        if target is None or target.is_api or target.is_admin:
+            return None
+        return target
+
+    def _issue_token(self, user: EspoUser) -> str:
+        token = user.token or next((t for t, owner in self._tokens.items() if owner == user.id), None)
+        if token is None:
+            token = secrets.token_hex(16)
+        self._tokens[token] = user.id
+        return token
+
+    def _locked_out(self, ip: str) -> bool:
+        since = self._clock() - self._window
+        recent = [moment for moment in self._failures.get(ip, []) if moment > since]
+        self._failures[ip] = recent
+        return len(recent) > self._max_failed
+
+    def failed_logins(self, ip: str) -> int:
+        since = self._clock() - self._window
+        return sum(1 for moment in self._failures.get(ip, []) if moment > since)

@@ -1,0 +1,68 @@
+"""What a signer is: a pure rewrite of an outbound request that adds the upstream credential."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from multidict import CIMultiDict
+
+from gateway.secrets import Secret
+
+Identity = Mapping[str, Secret]
+"""Who the principal is on one CRM: ``api_key``, ``contact_id``, ``secret_key``, ``username``..."""
+
+
+@dataclass(slots=True)
+class OutboundRequest:
+    """The request about to be sent upstream. ``path`` is the encoded path exactly as it will be
+    sent (upstream base path included), ``query`` the encoded-on-send query pairs, ``form`` the
+    urlencoded body fields when the body is a form the gateway re-encodes (``None`` otherwise).
+    ``base_path`` is the upstream URL's own path (``""`` for a root install)."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: CIMultiDict[str]
+    base_path: str = ""
+    form: list[tuple[str, str]] | None = None
+    body: bytes | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Signer(Protocol):
+    scheme: ClassVar[str]
+    identity_fields: ClassVar[frozenset[str]]
+    """Identity keys this scheme requires; checked at config load."""
+
+    def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
+        """Add the credential to ``request`` in place. Pure apart from an optional token cache."""
+        ...
+
+
+SignerFactory = Callable[[Mapping[str, Any], str], Signer]
+"""Builds a signer from the upstream ``auth`` options (secrets already resolved to Secret);
+the string names the config location for ConfigError."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignerSpec:
+    factory: SignerFactory
+    identity_fields: frozenset[str]
+    dialects: frozenset[str]
+
+
+_REGISTRY: dict[str, SignerSpec] = {}
+
+
+def register(scheme: str, spec: SignerSpec) -> None:
+    _REGISTRY[scheme] = spec
+
+
+def spec_for(scheme: str) -> SignerSpec | None:
+    return _REGISTRY.get(scheme)
+
+
+def schemes() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,201 @@
+"""CiviCRM AuthX signers: ``authx-apikey``, ``authx-jwt`` and ``authx-basic``.
+
+Each puts one ``"<Scheme> <value>"`` credential into the slot its ``flow`` names:
+
+- ``xheader`` (default): ``X-Civi-Auth: <cred>``, site key in ``X-Civi-Key``;
+- ``header``: ``Authorization: <cred>``, site key in ``X-Civi-Key``;
+- ``param``: ``_authx=<cred>`` and ``_authxSiteKey`` in the query on GET, in the form body on POST
+  (AuthX reads ``$_GET`` on GET and ``$_POST`` otherwise, never both).
+
+A site key is sent only for api-key and password credentials (it satisfies AuthX's ``site_key``
+guard); JWTs skip the guards. Minted JWTs are exactly what ``CryptoJwt::encode`` produces.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from gateway.errors import BadRequest, ConfigError, GatewayError
+from gateway.secrets import Secret
+from gateway.signers.base import Identity, OutboundRequest, SignerSpec, register
+from gateway.signers.civicrm_crypto import SignKey, SignKeyError, mint_jwt, signing_key_for_gateway
+from gateway.signers.civicrm_keys import (
+    CIVICRM_DIALECTS,
+    MISCONFIGURED,
+    drop_params,
+    identity_text,
+    reject_unknown,
+    secret_option,
+)
+
+FLOWS = ("xheader", "header", "param")
+CREDENTIAL_PARAMS = ("_authx", "_authxSiteKey", "key", "api_key")
+REUSE_MARGIN_SECONDS = 30
+_CONTACT_ID = re.compile(r"[1-9][0-9]{0,18}")
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def flow_option(options: Mapping[str, Any], where: str) -> str:
+    flow = options.get("flow", "xheader")
+    if not isinstance(flow, str) or flow not in FLOWS:
+        raise ConfigError(f"must be one of {', '.join(FLOWS)}", key=f"{where}.flow")
+    return flow
+
+
+def place_credential(request: OutboundRequest, flow: str, credential: str, site_key: Secret | None) -> None:
+    """Put ``credential`` (and the site key, if any) where AuthX looks for ``flow``.
+
+    Any ``key``/``api_key`` parameter is dropped as well: next to an AuthX credential it would start a
+    second (legacyrest) login and the server answers "A mismatched session is already active".
+    """
+    drop_params(request, CREDENTIAL_PARAMS)
+    if flow in ("xheader", "header"):
+        request.headers["X-Civi-Auth" if flow == "xheader" else "Authorization"] = credential
+        if site_key is not None:
+            request.headers["X-Civi-Key"] = site_key.reveal()
+        return
+    pairs = [("_authx", credential)]
+    if site_key is not None:
+        pairs.append(("_authxSiteKey", site_key.reveal()))
+    method = request.method.upper()
+    if method == "GET":
+        request.query.extend(pairs)
+    elif method != "POST":
+        raise BadRequest(f"the AuthX param flow can carry a credential only on GET or POST, not {method}")
+    elif request.form is not None:
+        request.form.extend(pairs)
+    elif not request.body:
+        request.form = pairs
+        request.body = None
+        request.headers["Content-Type"] = _FORM_TYPE
+    else:
+        raise BadRequest(
+            "the AuthX param flow needs a form body (application/x-www-form-urlencoded) or an empty body; "
+            "this POST carries another body"
+        )
+
+
+class AuthxApiKeySigner:
+    scheme: ClassVar[str] = "authx-apikey"
+    identity_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+
+    def __init__(self, flow: str, site_key: Secret | None) -> None:
+        self.flow = flow
+        self._site_key = site_key
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], where: str) -> AuthxApiKeySigner:
+        reject_unknown(options, where, ("site_key", "flow"))
+        return cls(flow_option(options, where), secret_option(options, "site_key", where, required=False))
+
+    def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
+        place_credential(request, self.flow, "Bearer " + identity_text(identity, "api_key"), self._site_key)
+
+    def __repr__(self) -> str:
+        return f"AuthxApiKeySigner(flow={self.flow!r}, site_key={self._site_key!r})"
+
+
+class AuthxBasicSigner:
+    scheme: ClassVar[str] = "authx-basic"
+    identity_fields: ClassVar[frozenset[str]] = frozenset({"username", "password"})
+
+    def __init__(self, flow: str, site_key: Secret | None) -> None:
+        self.flow = flow
+        self._site_key = site_key
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], where: str) -> AuthxBasicSigner:
+        reject_unknown(options, where, ("site_key", "flow"))
+        return cls(flow_option(options, where), secret_option(options, "site_key", where, required=False))
+
+    def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
+        username = identity_text(identity, "username")
+        if ":" in username:
+            raise GatewayError("CRM identity username contains ':'", reason=MISCONFIGURED, status=500)
+        password = identity_text(identity, "password")
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        place_credential(request, self.flow, "Basic " + token, self._site_key)
+
+    def __repr__(self) -> str:
+        return f"AuthxBasicSigner(flow={self.flow!r}, site_key={self._site_key!r})"
+
+
+class AuthxJwtSigner:
+    """Mints a short AuthX JWT (``sub=cid:<id>``, ``scope=authx``, ``exp``) per contact.
+
+    No ``iat``/``nbf`` claim: php-jwt rejects an ``iat`` ahead of the server clock, so a gateway clock a
+    second fast would lock everyone out. With ``reuse`` the token is kept until 30 s before it expires.
+    """
+
+    scheme: ClassVar[str] = "authx-jwt"
+    identity_fields: ClassVar[frozenset[str]] = frozenset({"contact_id"})
+
+    def __init__(
+        self,
+        key: SignKey,
+        flow: str = "xheader",
+        ttl_seconds: int = 300,
+        reuse: bool = True,
+    ) -> None:
+        self._key = key
+        self.flow = flow
+        self.ttl_seconds = ttl_seconds
+        self.reuse = reuse
+        self._cache: dict[str, tuple[str, int]] = {}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], where: str) -> AuthxJwtSigner:
+        reject_unknown(options, where, ("sign_keys", "flow", "ttl_seconds", "reuse"))
+        sign_keys = secret_option(options, "sign_keys", where, required=True)
+        assert sign_keys is not None
+        try:
+            key = signing_key_for_gateway(sign_keys.reveal())
+        except SignKeyError as exc:
+            raise ConfigError(f"unusable CIVICRM_SIGN_KEYS: {exc}", key=f"{where}.sign_keys") from None
+        ttl = options.get("ttl_seconds", 300)
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 3600:
+            raise ConfigError("must be a whole number of seconds from 1 to 3600", key=f"{where}.ttl_seconds")
+        reuse = options.get("reuse", True)
+        if not isinstance(reuse, bool):
+            raise ConfigError("must be true or false", key=f"{where}.reuse")
+        return cls(key, flow_option(options, where), ttl, reuse)
+
+    @property
+    def kid(self) -> str:
+        return self._key.kid
+
+    def token_for(self, contact_id: str, now: float) -> str:
+        cached = self._cache.get(contact_id) if self.reuse else None
+        if cached is not None and now < cached[1] - REUSE_MARGIN_SECONDS:
+            return cached[0]
+        exp = int(now) + self.ttl_seconds
+        token = mint_jwt({"sub": f"cid:{contact_id}", "scope": "authx", "exp": exp}, self._key)
+        if self.reuse:
+            self._cache[contact_id] = (token, exp)
+        return token
+
+    def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
+        contact_id = identity_text(identity, "contact_id")
+        if not _CONTACT_ID.fullmatch(contact_id):
+            raise GatewayError("CRM identity contact_id is not a positive integer", reason=MISCONFIGURED)
+        place_credential(request, self.flow, "Bearer " + self.token_for(contact_id, now), None)
+
+    def __repr__(self) -> str:
+        return f"AuthxJwtSigner(kid={self._key.kid!r}, flow={self.flow!r}, ttl={self.ttl_seconds})"
+
+
+register(
+    AuthxApiKeySigner.scheme,
+    SignerSpec(AuthxApiKeySigner.from_options, AuthxApiKeySigner.identity_fields, CIVICRM_DIALECTS),
+)
+register(
+    AuthxBasicSigner.scheme,
+    SignerSpec(AuthxBasicSigner.from_options, AuthxBasicSigner.identity_fields, CIVICRM_DIALECTS),
+)
+register(
+    AuthxJwtSigner.scheme,
+    SignerSpec(AuthxJwtSigner.from_options, AuthxJwtSigner.identity_fields, CIVICRM_DIALECTS),
+)
