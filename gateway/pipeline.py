@@ -31,10 +31,13 @@ from gateway.proxy.forward import forward
 from gateway.proxy.outbound import build_outbound
 from gateway.ratelimit.base import Limit
 from gateway.ratelimit.headers import ratelimit_headers
+from gateway.redaction import redact_response
 from gateway.runtime import Runtime, UpstreamRuntime
+from gateway.scoping import apply_record_scopes
 from gateway.signers.base import OutboundRequest
 
 FORM = "application/x-www-form-urlencoded"
+API_KEY_READ = Operation("Contact", "get", "response", frozenset({"api_key"}))
 MULTIPART = "multipart/form-data"
 
 
@@ -68,6 +71,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         operations = up.dialect.identify(view)
         ex.operations = operations
         authorize(rt, principal, up, operations, ex)
+        scopes = rt.config.policies.scopes_for(principal, up.name)
+        apply_record_scopes(up, view, operations, scopes, principal)
         extra.extend(await rate_limit(rt, principal, up, operations, ex))
         out = build_outbound(
             up,
@@ -79,6 +84,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
         up.signer.sign(out, identity, rt.clock())
         response = await send(rt, upstream, identity_index, out, request, extra, ex)
+        if up.dialect_name == "civicrm":
+            policies = rt.config.policies
+            redact_response(response, lambda: policies.evaluate(principal, up.name, [API_KEY_READ]).allowed)
     except GatewayError as error:
         ex.fail(error)
         if isinstance(error, AuthenticationError):

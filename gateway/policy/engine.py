@@ -29,6 +29,7 @@ from gateway.policy.model import (
     ShadowDecision,
     fold_field,
 )
+from gateway.policy.scope import RecordScope
 
 _MAX_NAME = 100
 
@@ -114,6 +115,10 @@ class PolicySet:
         allowed, rule, denied = _conclude(facts, tallies)
         message = "allowed" if allowed else _message(denied, rule)
         return Decision(allowed, rule, denied, message, shadow, matched)
+
+    def scopes_for(self, principal: Principal, upstream: str) -> list[RecordScope]:
+        """The record scopes of the enforce policies that apply to this principal and upstream."""
+        return [sc for p in self.applicable(principal, upstream) if p.mode == "enforce" for sc in p.scopes]
 
     def explain(
         self, principal: Principal, upstream: str, operations: Sequence[Operation]

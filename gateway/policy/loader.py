@@ -25,6 +25,7 @@ from gateway.policy.model import (
     Subjects,
     fold_field,
 )
+from gateway.policy.scope import parse_scopes
 
 VERDICTS = {"allow": True, "deny": False}
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -90,6 +91,7 @@ def _policy(s: Section, upstream_dialects: Mapping[str, str]) -> Policy:
     entity_maps, entity_spots, action_spots = _entities(s)
     field_lists, field_spots = _fields(s)
     opaque = _names(s, "opaque")
+    scopes = parse_scopes(s, name)
     limits = parse_limit_rules(
         s.raw("limits"), file=s.file, key=_key(s, "limits"), line=s.line_of("limits"), policy=name
     )
@@ -109,7 +111,8 @@ def _policy(s: Section, upstream_dialects: Mapping[str, str]) -> Policy:
         ),
     )
     return Policy(
-        name, mode, subjects, frozenset(upstreams), tables, frozenset(opaque), tuple(limits), source
+        name, mode, subjects, frozenset(upstreams), tables, frozenset(opaque), tuple(limits), source,
+        tuple(scopes),
     )
 
 

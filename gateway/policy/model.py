@@ -9,6 +9,7 @@ from typing import Literal
 from gateway.auth.principal import Principal
 from gateway.dialects.base import Operation
 from gateway.policy.known import DEFAULT, WILDCARD, DialectRules
+from gateway.policy.scope import RecordScope
 
 Mode = Literal["enforce", "shadow"]
 Severity = Literal["warning", "error"]
@@ -178,3 +179,5 @@ class Policy:
     opaque: frozenset[str]
     limits: tuple[LimitRule, ...]
     source: PolicySource
+    scopes: tuple[RecordScope, ...] = ()
+    """Record scopes by claim (``scope:``), applied by gateway/scoping.py."""
