@@ -132,3 +132,14 @@ fields:
         headers=stack.bearer(),
     )
     assert "admin-contact-key" in await resp.text()
+
+
+async def test_civicrm_answers_are_not_compressed_past_redaction(
+    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    stack = await start_stack(aiohttp_server, aiohttp_client, tmp_path)
+    path = "/civi-keys/sites/all/modules/civicrm/extern/rest.php?entity=Contact&action=get&json=1"
+    resp = await stack.client.get(path, headers={**stack.bearer(), "Accept-Encoding": "gzip"})
+    assert resp.status == 200
+    assert "Accept-Encoding" not in stack.civi_received[-1].headers
+    assert "admin-contact-key" not in await resp.text()
