@@ -16,14 +16,24 @@ def _request_wide(rules: Sequence[LimitRule], ops: Sequence[Operation]) -> list[
     return [(rule, max(1, len(ops))) for rule in rules]
 
 
-def _scope(rule: LimitRule, principal: Principal, upstream: str) -> str:
+CLUSTER_TAG = "crmgw"
+
+
+def _key(rule: LimitRule, principal: Principal, upstream: str, single_slot: bool) -> str:
+    """``per: principal``: one bucket per principal and upstream; ``per: upstream``: one per upstream,
+    shared by every principal; ``per: global``: one for every principal on every upstream.
+
+    On Redis Cluster (``single_slot``) every key shares one hash tag: one script must check and charge a
+    request's per-principal and shared buckets together, and a script's keys must live in one slot."""
+    parts: tuple[str, ...]
     if rule.per == "principal":
-        return hashlib.blake2b(
-            f"{principal.issuer}\0{principal.subject}".encode(), digest_size=12
-        ).hexdigest()
-    if rule.per == "upstream":
-        return upstream
-    return "*"
+        scope = hashlib.blake2b(f"{principal.issuer}\0{principal.subject}".encode(), digest_size=12)
+        parts = (scope.hexdigest(), rule.policy, rule.name, upstream)
+    elif rule.per == "upstream":
+        parts = (upstream, rule.policy, rule.name, upstream)
+    else:
+        parts = ("*", rule.policy, rule.name)
+    return limit_key(CLUSTER_TAG, *parts) if single_slot else limit_key(*parts)
 
 
 def limits_for_request(
@@ -37,8 +47,9 @@ def limits_for_request(
     ]
     out: list[tuple[Limit, int]] = []
     seen: set[str] = set()
+    single_slot = config.ratelimit.cluster
     for rule, cost in charges:
-        key = limit_key(_scope(rule, principal, upstream), rule.policy, rule.name, upstream)
+        key = _key(rule, principal, upstream, single_slot)
         if key in seen:
             continue
         seen.add(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
+from functools import partial
 from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
@@ -26,10 +27,11 @@ from gateway.errors import (
 from gateway.exchange import Exchange, finish, render_plain
 from gateway.keys import STATE
 from gateway.limits import limits_for_request
+from gateway.observability.metrics import BreakerState
 from gateway.observability.request_id import accept_or_generate
-from gateway.proxy.forward import forward
+from gateway.proxy.breaker import Transition, log_transition
+from gateway.proxy.forward import Forwarded, forward
 from gateway.proxy.outbound import build_outbound
-from gateway.ratelimit.base import Limit
 from gateway.ratelimit.headers import ratelimit_headers
 from gateway.redaction import redact_response
 from gateway.runtime import Runtime, UpstreamRuntime
@@ -194,15 +196,8 @@ async def rate_limit(
     charged = limits_for_request(rt.config, principal, up.name, ops)
     if not charged:
         return CIMultiDict()
-    by_cost: dict[int, list[Limit]] = {}
-    for limit, cost in charged:
-        by_cost.setdefault(cost, []).append(limit)
-    result = None
-    for cost, limits in sorted(by_cost.items()):
-        result = await rt.limiter.hit(limits, cost=cost)
-        if not result.allowed:
-            break
-    assert result is not None
+    # one call: every limit is charged its own cost, all or nothing
+    result = await rt.limiter.hit([limit for limit, _ in charged], cost=[cost for _, cost in charged])
     ex.limiter = result
     headers = CIMultiDict(ratelimit_headers(result))
     if not result.allowed:
@@ -230,14 +225,17 @@ async def send(
     up = upstream.config
     key = str(identity_index)
     try:
-        upstream.breaker.check(key)
+        probe = upstream.breaker.check(key)
     except GatewayError:
         rt.metrics.upstream_rejection(up.name, "breaker_open")
         raise
+    if probe:
+        _breaker_changed(rt, upstream, identity_index, "half-open", ex)
+    loop = asyncio.get_running_loop()
+    fwd: Forwarded | None = None
     try:
-        async with upstream.guard.slot():
-            rt.metrics.set_inflight(up.name, upstream.guard.inflight)
-            rt.metrics.set_queued(up.name, upstream.guard.queued)
+        async with upstream.guard.slot(partial(_report_load, rt, up.name)):
+            started = loop.time()
             try:
                 response, fwd = await forward(
                     upstream.session,
@@ -246,24 +244,40 @@ async def send(
                     request,
                     max_body=up.max_body_bytes,
                     extra_headers=extra,
-                    loop_time=asyncio.get_running_loop(),
+                    loop_time=loop,
                 )
             except GatewayError:
-                rt.metrics.observe_upstream(up.name, None, asyncio.get_running_loop().time() - ex.started)
-                upstream.breaker.record(key, 0)
+                rt.metrics.observe_upstream(up.name, None, loop.time() - started)
                 raise
     except GatewayError as error:
         if error.reason in ("queue-full", "queue-timeout"):
             rt.metrics.upstream_rejection(up.name, "queue_full")
         raise
-    finally:
-        rt.metrics.set_inflight(up.name, upstream.guard.inflight)
-        rt.metrics.set_queued(up.name, upstream.guard.queued)
+    finally:  # also when the client goes away mid-request: a probe must not stay pending
+        change = upstream.breaker.record(key, fwd.status if fwd else None, probe=probe)
+        if change is not None:
+            _breaker_changed(rt, upstream, identity_index, change, ex)
     ex.upstream_seconds = fwd.upstream_seconds
     ex.bytes_out = fwd.bytes_out
     rt.metrics.observe_upstream(up.name, fwd.status, fwd.upstream_seconds)
-    transition = upstream.breaker.record(key, fwd.status)
-    if transition is not None:
-        rt.metrics.breaker_transition(up.name, identity_index, "open" if transition == "opened" else "closed")
-        ex.note = f"breaker {transition}"
     return response
+
+
+def _report_load(rt: Runtime, upstream: str, inflight: int, queued: int) -> None:
+    rt.metrics.set_inflight(upstream, inflight)
+    rt.metrics.set_queued(upstream, queued)
+
+
+_BREAKER_STATES: dict[Transition, BreakerState] = {
+    "opened": "open",
+    "half-open": "half-open",
+    "closed": "closed",
+}
+
+
+def _breaker_changed(
+    rt: Runtime, upstream: UpstreamRuntime, identity_index: int, change: Transition, ex: Exchange
+) -> None:
+    rt.metrics.breaker_transition(upstream.config.name, identity_index, _BREAKER_STATES[change])
+    log_transition(upstream.breaker, str(identity_index), upstream.config.name, identity_index, change)
+    ex.note = f"breaker {change}"

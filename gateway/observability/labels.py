@@ -72,7 +72,7 @@ AUTH_REASONS: frozenset[str] = _words(
     """
     missing-token multiple-tokens token-too-large malformed-token invalid-token bad-signature
     unsupported-algorithm unknown-key wrong-issuer wrong-audience missing-claim invalid-claim
-    token-expired token-not-yet-valid lifetime-too-long jwks-unavailable no-identity
+    token-expired token-not-yet-valid lifetime-too-long no-identity
     """
 )
 DECISIONS: frozenset[str] = frozenset({"allow", "deny", "shadow-deny", "error", "ratelimited"})

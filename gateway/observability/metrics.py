@@ -98,6 +98,12 @@ class GatewayMetrics:
             ["issuer_index"],
             "livemin",
         )
+        self.jwks_last_fetch = gauge(
+            "jwks_last_fetch_timestamp_seconds",
+            "Unix time of the issuer's last successful JWKS fetch (exact across --workers).",
+            ["issuer_index"],
+            "max",
+        )
         self.redis_errors = counter("redis_errors", "Redis commands of the rate limiter that failed.")
         self.limiter_fallbacks = counter(
             "limiter_fallbacks", "Rate-limit decisions taken by the on_error fallback.", ["mode"]
@@ -201,7 +207,9 @@ class GatewayMetrics:
         index, out = lb.index_label(issuer_index), lb.one_of(outcome, lb.JWKS_OUTCOMES)
         self.jwks_fetches.labels(index, out).inc()
         if out in ("ok", "not_modified"):
-            self._key_fetched_at[index] = self._clock() if fetched_at is None else fetched_at
+            at = self._clock() if fetched_at is None else fetched_at
+            self._key_fetched_at[index] = at
+            self.jwks_last_fetch.labels(index).set(at)
             self._refresh_key_age()
 
     def _refresh_key_age(self) -> None:

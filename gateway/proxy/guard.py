@@ -1,25 +1,37 @@
-"""Upstream protection: a concurrency cap with a bounded wait queue."""
+"""Upstream protection: a concurrency cap with a bounded, first-come first-served wait queue."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 
 from gateway.errors import ServiceUnavailable
 
+OnChange = Callable[[int, int], None]
+"""Told ``(inflight, queued)`` whenever either changes."""
+
 
 class ConcurrencyGuard:
-    """At most ``limit`` requests in flight; up to ``queue_size`` more wait ``queue_timeout`` seconds."""
+    """At most ``limit`` requests in flight; up to ``queue_size`` more wait ``queue_timeout`` seconds.
+
+    A finishing request hands its slot straight to the longest-waiting one, so a newcomer can never
+    overtake the queue, and a waiter is never left behind by a lost wake-up. A request refused because
+    the queue is full, or that waited too long, gets 503 with ``Retry-After``.
+    """
 
     def __init__(self, limit: int | None, queue_size: int = 0, queue_timeout: float = 5.0) -> None:
         self.limit = limit
-        self.queue_size = queue_size
+        self.queue_size = max(0, queue_size)
         self.queue_timeout = queue_timeout
         self.inflight = 0
-        self.queued = 0
-        self._free = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
 
     def _refuse(self, reason: str) -> ServiceUnavailable:
         retry = max(1, math.ceil(self.queue_timeout))
@@ -28,33 +40,60 @@ class ConcurrencyGuard:
         )
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if self.limit is None:
-            self.inflight += 1
-            try:
-                yield
-            finally:
-                self.inflight -= 1
-            return
-        if self.inflight >= self.limit:
-            if self.queued >= self.queue_size:
-                raise self._refuse("queue-full")
-            self.queued += 1
-            try:
-                async with self._free:
-                    await asyncio.wait_for(
-                        self._free.wait_for(lambda: self.inflight < (self.limit or 0)), self.queue_timeout
-                    )
-                    self.inflight += 1
-            except TimeoutError:
-                raise self._refuse("queue-timeout") from None
-            finally:
-                self.queued -= 1
-        else:
-            self.inflight += 1
+    async def slot(self, on_change: OnChange | None = None) -> AsyncIterator[None]:
+        """Hold one slot for the body of the ``async with``; raises ServiceUnavailable when refused."""
+        notify = on_change or _ignore
+        await self._acquire(notify)
+        notify(self.inflight, self.queued)
         try:
             yield
         finally:
-            self.inflight -= 1
-            async with self._free:
-                self._free.notify()
+            self._release()
+            notify(self.inflight, self.queued)
+
+    async def _acquire(self, notify: OnChange) -> None:
+        if self.limit is None or (self.inflight < self.limit and not self._waiters):
+            self.inflight += 1
+            return
+        if len(self._waiters) >= self.queue_size:
+            raise self._refuse("queue-full")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        notify(self.inflight, self.queued)
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await waiter
+        except TimeoutError:
+            if _granted(waiter):  # the slot arrived just as the time ran out: use it
+                return
+            self._forget(waiter)
+            notify(self.inflight, self.queued)
+            raise self._refuse("queue-timeout") from None
+        except asyncio.CancelledError:  # the client went away while waiting
+            if _granted(waiter):
+                self._release()
+            else:
+                self._forget(waiter)
+            notify(self.inflight, self.queued)
+            raise
+
+    def _release(self) -> None:
+        """Hand the slot to the next live waiter, or free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot changes hands: inflight stays as it is
+                return
+        self.inflight -= 1
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        with suppress(ValueError):
+            self._waiters.remove(waiter)
+
+
+def _granted(waiter: asyncio.Future[None]) -> bool:
+    return waiter.done() and not waiter.cancelled()
+
+
+def _ignore(inflight: int, queued: int) -> None:
+    return None

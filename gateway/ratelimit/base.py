@@ -24,6 +24,10 @@ Backend = Literal["memory", "redis", "fallback", "open", "closed"]
 EPSILON = 1e-9
 
 
+Cost = int | Sequence[int]
+"""Operations charged: one number for every limit of a request, or one per limit."""
+
+
 class LimiterUnavailable(Exception):
     """The limiter's backing store failed or timed out. The message is safe to log (no URL, no secret)."""
 
@@ -75,8 +79,10 @@ class LimitResult:
 
 
 class Limiter(Protocol):
-    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
-        """Admit ``cost`` operations only if every limit admits them; then charge all of them, else none."""
+    async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
+        """Admit the request only if every limit admits its cost; then charge all of them, else none.
+
+        ``cost`` is the operations charged to each limit: one number for all, or one per limit."""
         ...
 
     async def close(self) -> None: ...
@@ -100,13 +106,17 @@ def _escape(piece: str) -> str:
     return piece.replace("%", "%25").replace("{", "%7B").replace("}", "%7D").replace(":", "%3A")
 
 
-def check_request(limits: Sequence[Limit], cost: int) -> None:
-    """Programming errors, refused before any backend is touched."""
-    if cost < 1:
+def check_request(limits: Sequence[Limit], cost: Cost) -> list[int]:
+    """The cost charged to each limit; programming errors are refused before any backend is touched."""
+    costs = [cost] * len(limits) if isinstance(cost, int) else list(cost)
+    if len(costs) != len(limits):
+        raise ValueError("give one cost, or one cost per limit")
+    if (isinstance(cost, int) and cost < 1) or any(c < 1 for c in costs):
         raise ValueError("cost must be at least 1")
     keys = [limit.key for limit in limits]
     if len(set(keys)) != len(keys):
         raise ValueError("two limits of one request share a key")
+    return costs
 
 
 def unlimited(backend: Backend) -> LimitResult:

@@ -9,7 +9,7 @@ from gateway.ratelimit.fallback import FallbackLimiter, OnError
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
 
-_FALLBACK_LABEL = {"fallback_allow": "allow", "fallback_deny": "deny", "fallback_local": "memory"}
+_FALLBACK_LABEL = {"fallback_allow": "allow", "fallback_deny": "deny", "fallback_local": "local"}
 
 
 def build_limiter(config: RateLimitConfig, metrics: GatewayMetrics) -> Limiter:

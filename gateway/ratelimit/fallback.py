@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 
 from gateway.errors import ServiceUnavailable
-from gateway.ratelimit.base import Limit, Limiter, LimiterUnavailable, LimitResult, unlimited
+from gateway.ratelimit.base import Cost, Limit, Limiter, LimiterUnavailable, LimitResult, unlimited
 from gateway.ratelimit.clock import Clock, SystemClock
 
 OnError = Literal["allow", "deny", "local"]
@@ -62,7 +62,7 @@ class FallbackLimiter:
         """True while the primary is considered down."""
         return self._down
 
-    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+    async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         if self._may_call_primary():
             probe = self._down
             self._probing = self._probing or probe
@@ -89,12 +89,16 @@ class FallbackLimiter:
     def _may_call_primary(self) -> bool:
         return not self._down or (not self._probing and self._clock.now() >= self._retry_at)
 
-    async def _degraded(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+    async def _degraded(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         self._emit("fallback_" + self.on_error)
         if self.on_error == "allow":
             return unlimited("open")
         if self.on_error == "deny":
-            raise ServiceUnavailable("rate limiter unavailable", headers={"Retry-After": "1"})
+            raise ServiceUnavailable(
+                "rate limiter unavailable",
+                reason="ratelimit-unavailable",
+                headers={"Retry-After": "1"},
+            )
         result = await self._local.hit(limits, cost)
         return dataclasses.replace(result, backend="fallback")
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from gateway.ratelimit.base import Limit, LimitResult, check_request, gcra, most_restrictive, unlimited
+from gateway.ratelimit.base import (
+    Cost,
+    Limit,
+    LimitResult,
+    check_request,
+    gcra,
+    most_restrictive,
+    unlimited,
+)
 from gateway.ratelimit.clock import Clock, SystemClock
 
 
@@ -30,18 +38,19 @@ class MemoryLimiter:
         self._next_sweep = self._clock.now() + sweep_every_s
         self._tats: OrderedDict[str, float] = OrderedDict()
 
-    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+    async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         return self.hit_now(limits, cost)
 
-    def hit_now(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+    def hit_now(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         """The synchronous core of :meth:`hit`: atomic with respect to the event loop."""
-        check_request(limits, cost)
+        costs = check_request(limits, cost)
         if not limits:
             return unlimited("memory")
         now = self._clock.now()
         self._sweep(now)
         verdicts = [
-            gcra(limit.interval, limit.burst, self._tats.get(limit.key), now, cost) for limit in limits
+            gcra(limit.interval, limit.burst, self._tats.get(limit.key), now, charge)
+            for limit, charge in zip(limits, costs, strict=True)
         ]
         allowed = all(verdict.allowed for verdict in verdicts)
         if allowed:

@@ -41,22 +41,22 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from gateway.ratelimit.base import Limit, LimiterUnavailable, LimitResult, check_request, unlimited
+from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult, check_request, unlimited
 
-# KEYS[i]: the buckets; ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: emission interval (microseconds) and burst of
-# KEYS[i]. Returns {allowed 0|1, index of the most restrictive key, remaining, reset us, retry-after us}.
+# KEYS[i]: the buckets; ARGV[3i-2], ARGV[3i-1], ARGV[3i]: emission interval (microseconds), burst and cost
+# of KEYS[i]. Returns {allowed 0|1, index of the most restrictive key, remaining, reset us, retry-after us}.
 # Mirrors base.gcra and base.most_restrictive.
 GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[1])
 local eps = 1e-9
 local all_allowed = true
 local new_tats = {}
 local pick, pick_allowed, pick_remaining, pick_reset, pick_retry = 0, true, 0, 0, 0
 for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i])
-  local burst = tonumber(ARGV[2 * i + 1])
+  local interval = tonumber(ARGV[3 * i - 2])
+  local burst = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
   local tat = tonumber(redis.call('GET', KEYS[i]))
   local used = 0
   if tat and tat > now then used = (tat - now) / interval end
@@ -131,16 +131,16 @@ class RedisLimiter:
             self._closers.insert(0, self._client.aclose)
         self._cluster = isinstance(self._client, RedisCluster)
 
-    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
-        check_request(limits, cost)
+    async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
+        costs = check_request(limits, cost)
         if not limits:
             return unlimited("redis")
         keys = [self.prefix + limit.key for limit in limits]
         if self._cluster and len({key_slot(key.encode()) for key in keys}) > 1:
             raise ValueError("in Redis Cluster the keys of one request must share a {hash tag}")
-        args: list[str | int] = [cost]
-        for limit in limits:
-            args += [repr(limit.interval * 1_000_000), limit.burst]
+        args: list[str | int] = []
+        for limit, charge in zip(limits, costs, strict=True):
+            args += [repr(limit.interval * 1_000_000), limit.burst, charge]
         reply = await self._bounded(self._run_script(keys, args))
         allowed, index, remaining, reset_us, retry_us = (int(value) for value in reply)
         return LimitResult(

@@ -32,6 +32,21 @@ def redis_server_binary() -> str | None:
 requires_redis_server = pytest.mark.skipif(redis_server_binary() is None, reason="redis-server not installed")
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,7 +64,7 @@ class RedisServer:
         binary: str | None = None,
     ) -> None:
         self.binary = binary or redis_server_binary() or "redis-server"
-        self.port = port or free_port()
+        self.port = port or (cluster_port() if "--cluster-enabled" in extra_args else free_port())
         self.extra_args = list(extra_args)
         self.config_file = config_file  # first argument when given (a Sentinel needs a writable one)
         self._process: subprocess.Popen[bytes] | None = None

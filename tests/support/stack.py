@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import build_app
 from gateway.config.loader import load_config_text
@@ -156,7 +157,11 @@ def config_text(
     ratelimit: str = "",
     upstream_extra: Mapping[str, str] | None = None,
     policies: Sequence[str] = ("policies/",),
+    identities_extra: str = "",
+    issuer_keys: str = "",
 ) -> str:
+    """``identities_extra``: more identity rules (YAML list items, two-space indent) after svc-test's;
+    ``issuer_keys``: issuer lines (six-space indent) that replace the static ``keys:`` line."""
     upstream_extra = upstream_extra or {}
     lines = [
         "listen: {host: 127.0.0.1, port: 0}",
@@ -165,7 +170,11 @@ def config_text(
         f"    - issuer: {ISSUER}",
         f"      audiences: [{AUDIENCE}]",
         f"      algorithms: [{key.algorithm}]",
-        f"      keys: [{{kid: {key.kid}, jwk: '{json.dumps(key.jwk)}'}}]",
+        *(
+            issuer_keys.splitlines()
+            if issuer_keys
+            else [f"      keys: [{{kid: {key.kid}, jwk: '{json.dumps(key.jwk)}'}}]"]
+        ),
         "upstreams:",
     ]
     for name, auth in CIVI_SCHEMES.items():
@@ -196,12 +205,28 @@ def config_text(
     lines += ["identities:", "  - match: {sub: svc-test}"]
     lines += [f"    {name}: {ident}" for name, ident in {**CIVI_IDENTITY, **ESPO_IDENTITY}.items()]
     lines += [f"    espo-by-host: {ESPO_IDENTITY['espo-key']}"]
+    lines += [x for x in identities_extra.splitlines() if x.strip()]
     lines += [f"policies: [{', '.join(policies)}]"]
     if ratelimit:
         lines += [ratelimit]
     if extra:
         lines += [extra]
     return "\n".join(lines) + "\n"
+
+
+def metric_samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample called ``name`` in an exposition text, keyed by its sorted label pairs."""
+    found: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample ``name`` with exactly these labels; 0.0 when absent (never counted)."""
+    return metric_samples(text, name).get(tuple(sorted(labels.items())), 0.0)
 
 
 @dataclass
@@ -240,6 +265,9 @@ class Stack:
     def metrics_text(self) -> str:
         return self.app[METRICS].render()[0].decode()
 
+    def metric(self, name: str, **labels: str) -> float:
+        return metric_value(self.metrics_text(), name, **labels)
+
     @property
     def runtime(self) -> Any:
         return self.app[STATE].runtime
@@ -258,6 +286,8 @@ async def start_stack(
     civi_config: CiviSandboxConfig | None = None,
     espo_config: EspoSandboxConfig | None = None,
     environ: Mapping[str, str] | None = None,
+    identities_extra: str = "",
+    issuer_keys: str = "",
 ) -> Stack:
     # No aiohttp access log anywhere: the gateway serves with access_log=None, and a sandbox's own log
     # (the CRM's) naturally shows the keys the gateway sent it.
@@ -275,6 +305,8 @@ async def start_stack(
         extra=extra,
         ratelimit=ratelimit,
         upstream_extra=upstream_extra,
+        identities_extra=identities_extra,
+        issuer_keys=issuer_keys,
     )
     config_file = tmp_path / "gateway.yaml"
     config_file.write_text(text)
