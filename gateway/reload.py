@@ -1,101 +1,307 @@
 """Hot reload: a new config (identities, policies, secrets re-read from files) swapped in between requests.
 
-An invalid new config is refused and the running one stays; a log line and a metric say why.
+``pipeline.handle`` reads ``State.runtime`` once, first thing, so swapping that one attribute is atomic
+for requests: each finishes on the runtime it started with. An invalid new config is refused and the
+running one stays; a log line (``file:line: key: reason``) and ``crmgw_config_reloads_total`` say why.
+The replaced runtime is closed once the last request pinned to it has finished (``InFlight``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
 import logging
-import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
+import yaml
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from gateway.app import build_runtime
+from gateway.app import build_runtime, policy_entities
 from gateway.config.loader import load_config
+from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError
-from gateway.keys import METRICS, STATE
+from gateway.keys import METRICS, STATE, State
+from gateway.observability.labels import LabelBounds
 from gateway.observability.logging import register_secret
+from gateway.observability.metrics import GatewayMetrics
+from gateway.policy.loader import policy_files
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway.reload")
 
+ReloadOutcome = Literal["ok", "error", "unchanged"]
+_FILE_REF = re.compile(r"\$\{file:([^}]+)\}")
+RETIRE_MARGIN_SECONDS = 5.0
+
+
+class InFlight:
+    """Requests being handled, counted per runtime: a request is pinned to the runtime that was current
+    when it started, the one ``pipeline.handle`` reads (no ``await`` lies between the two reads)."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._counts: dict[int, int] = {}
+        self._idle: dict[int, asyncio.Event] = {}
+        self.total = 0
+        self.draining = False
+        self.cut = 0
+        """Requests cancelled while draining: still running when the grace period ended."""
+
+    def count(self, runtime: Runtime) -> int:
+        return self._counts.get(id(runtime), 0)
+
+    async def wait_idle(self, runtime: Runtime, timeout: float) -> bool:
+        """Wait until no request uses ``runtime``; False if some still do after ``timeout`` seconds."""
+        key = id(runtime)
+        if not self._counts.get(key):
+            return True
+        event = self._idle.setdefault(key, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = id(self._state.runtime)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self.total += 1
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            if self.draining:
+                self.cut += 1
+            raise
+        finally:
+            self.total -= 1
+            left = self._counts[key] - 1
+            if left:
+                self._counts[key] = left
+            else:
+                del self._counts[key]
+                event = self._idle.pop(key, None)
+                if event is not None:
+                    event.set()
+
+
+INFLIGHT: web.AppKey[InFlight] = web.AppKey("inflight", InFlight)
+
+
+def track_inflight(app: web.Application) -> InFlight:
+    """The app's InFlight counter, installed as its innermost middleware on first call (before start)."""
+    if INFLIGHT in app:
+        return app[INFLIGHT]
+    if app.frozen:
+        raise RuntimeError("track_inflight() must be called before the application starts")
+    inflight = app[INFLIGHT] = InFlight(app[STATE])
+
+    @web.middleware
+    async def pin_runtime(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await inflight.track(request, handler)
+
+    app.middlewares.append(pin_runtime)
+    return inflight
+
+
+def config_fingerprint(path: str | Path) -> str:
+    """A digest of everything loading ``path`` reads: the file, its policy files, its ``${file:...}``
+    references. Equal digests mean a reload would build the same config (the environment of a running
+    process does not change). Unreadable files count by their error, so a fix changes the digest."""
+    digest = hashlib.sha256()
+    config_file = Path(path)
+    text = _read(config_file)
+    for name, data in (
+        (str(config_file), text),
+        *((str(p), _read(p)) for p in _dependencies(text, config_file)),
+    ):
+        for part in (name.encode(), data):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return f"<unreadable: errno {exc.errno}>".encode()
+
+
+def _dependencies(text: bytes, config_file: Path) -> list[Path]:
+    base = config_file.resolve().parent
+    decoded = text.decode("utf-8", "replace")
+    deps = [base / ref.strip() for ref in _FILE_REF.findall(decoded)]
+    try:
+        data = yaml.safe_load(decoded)
+    except yaml.YAMLError:
+        return deps
+    entries = data.get("policies") if isinstance(data, dict) else None
+    if isinstance(entries, list):
+        paths = [base / entry for entry in entries if isinstance(entry, str)]
+        try:
+            deps.extend(policy_files(paths))
+        except ConfigError:  # a missing policy path: the load will report it
+            deps.extend(paths)
+    return deps
+
+
+def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
+    o, n = old.observability, new.observability
+    changed = {
+        "listen": old.listen != new.listen,
+        "observability.admin": (o.admin_host, o.admin_port) != (n.admin_host, n.admin_port),
+        "observability.metrics": o.metrics != n.metrics,
+        "observability.principal_label": o.principal_label != n.principal_label,
+    }
+    return [key for key, differs in changed.items() if differs]
+
+
+def _widen_label_bounds(metrics: GatewayMetrics, config: GatewayConfig) -> None:
+    """Let the new upstreams and policy entities through as metric labels (old ones stay known)."""
+    old = metrics.bounds
+    upstreams = old.upstreams | {up.name for up in config.upstreams}
+    entities = old.entities | policy_entities(config)
+    if upstreams == old.upstreams and entities == old.entities:
+        return
+    bounds = LabelBounds(upstreams=upstreams, entities=entities, actions=old.actions)
+    bounds.rule, bounds.principal = old.rule, old.principal  # keep their cardinality caps
+    metrics.bounds = bounds
+
 
 class Reloader:
-    def __init__(self, app: web.Application, path: str, *, drain_seconds: float = 30.0) -> None:
+    """Reloads the config file of one application on demand (SIGHUP) or when its files change."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        path: str,
+        *,
+        fingerprint: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        retire_limit_seconds: float | None = None,
+    ) -> None:
+        """``fingerprint``: the running config's (taken before it was loaded); None makes the next
+        reload a real one. ``retire_limit_seconds``: the longest a replaced runtime waits for its last
+        requests before its connections are closed anyway (default: its longest upstream timeout)."""
         self.app = app
         self.path = path
-        self.drain_seconds = drain_seconds
+        self.fingerprint = fingerprint
+        self.environ = environ
+        self.retire_limit_seconds = retire_limit_seconds
+        self.inflight = track_inflight(app)
         self._lock = asyncio.Lock()
-        self._retired: set[asyncio.Task[None]] = set()
+        self._retiring: dict[int, Runtime] = {}
+        self._reloads: set[asyncio.Task[object]] = set()
+        self._retirements: set[asyncio.Task[object]] = set()
+        self._shutdown = asyncio.Event()
+        app.on_cleanup.insert(0, self._on_cleanup)  # before build_app's hook closes the current runtime
 
-    async def reload(self, trigger: str = "signal") -> bool:
+    def reload_soon(self, trigger: str = "signal") -> None:
+        """Start a reload from a signal handler (reloads run one at a time, in order)."""
+        self._keep(self._reloads, asyncio.get_running_loop().create_task(self.reload(trigger)))
+
+    async def reload(self, trigger: str = "signal") -> ReloadOutcome:
         async with self._lock:
-            state, metrics = self.app[STATE], self.app[METRICS]
-            old = state.runtime
+            metrics, old = self.app[METRICS], self.app[STATE].runtime
+            if old is None:
+                return self._refuse(trigger, "the gateway has not started")
+            fingerprint = await asyncio.to_thread(config_fingerprint, self.path)
+            if fingerprint == self.fingerprint:
+                metrics.config_reload("unchanged")
+                log.info("reload (%s): %s and its files are unchanged", trigger, self.path)
+                return "unchanged"
             try:
-                config = load_config(self.path)
+                config = await asyncio.to_thread(load_config, self.path, self.environ)
             except ConfigError as exc:
-                log.error("reload (%s) refused, keeping the running config: %s", trigger, exc)
-                metrics.config_reload("error")
-                return False
+                return self._refuse(trigger, str(exc))
+            except Exception as exc:  # never let a reload take the gateway down
+                return self._refuse(trigger, f"{type(exc).__name__} while loading {self.path}")
             for secret in config.secrets:
                 register_secret(secret)
-            shared_limiter = (
-                old.limiter if old is not None and old.config.ratelimit == config.ratelimit else None
-            )
+            shared = old.limiter if old.config.ratelimit == config.ratelimit else None
+            auth = old.authenticator if old.config.auth == config.auth else None
             try:
-                runtime = await build_runtime(
-                    config, metrics, old.clock if old else None, limiter=shared_limiter
+                runtime = await build_runtime(config, metrics, old.clock, limiter=shared, authenticator=auth)
+            except Exception as exc:
+                return self._refuse(trigger, f"the new config failed to start ({type(exc).__name__})")
+            for key in _restart_only_changes(old.config, config):
+                log.warning(
+                    "reload (%s): %s changed; that takes a restart, the running value stays", trigger, key
                 )
-            except Exception as exc:  # a component refusing to start must not take the gateway down
-                log.error(
-                    "reload (%s) failed to start the new config, keeping the running one: %s",
-                    trigger,
-                    type(exc).__name__,
-                )
-                metrics.config_reload("error")
-                return False
-            state.runtime = runtime
+            _widen_label_bounds(metrics, config)
+            logging.getLogger("gateway").setLevel(config.observability.log_level.upper())
+            self.app[STATE].runtime = runtime
+            self.fingerprint = fingerprint
             metrics.config_reload("ok")
             log.info("reloaded %s (%s)", self.path, trigger)
-            if old is not None:
-                task = asyncio.get_running_loop().create_task(
-                    self._retire(old, keep_limiter=shared_limiter is not None)
-                )
-                self._retired.add(task)
-                task.add_done_callback(self._retired.discard)
-            return True
+            self._retiring[id(old)] = old
+            self._keep(self._retirements, asyncio.get_running_loop().create_task(self._retire(old)))
+            return "ok"
 
-    async def _retire(self, runtime: Runtime, *, keep_limiter: bool) -> None:
-        await asyncio.sleep(self.drain_seconds)
-        await runtime.close(close_limiter=not keep_limiter)
+    def _refuse(self, trigger: str, why: str) -> ReloadOutcome:
+        log.error("reload (%s) refused, the running config stays: %s", trigger, why)
+        self.app[METRICS].config_reload("error")
+        return "error"
 
-    def watched_files(self) -> list[Path]:
-        files = [Path(self.path)]
-        runtime = self.app[STATE].runtime
-        if runtime is not None:
-            files.extend(runtime.config.policies.files)
-        return files
-
-    def _stamp(self) -> tuple[tuple[str, float], ...]:
-        stamps = []
-        for file in self.watched_files():
-            with contextlib.suppress(OSError):
-                stamps.append((str(file), os.stat(file).st_mtime))
-        return tuple(stamps)
-
-    async def watch(self, interval: float = 1.0) -> None:
-        last = self._stamp()
+    async def watch(self, interval: float = 1.0, settle: float = 0.2) -> None:
+        """Reload when the config, a policy file or a referenced file changes (polled by content).
+        A change is acted on once: a broken edit is reported once, not every ``interval``."""
+        seen = self.fingerprint or await asyncio.to_thread(config_fingerprint, self.path)
         while True:
             await asyncio.sleep(interval)
-            now = self._stamp()
-            if now != last:
-                last = now
-                await self.reload("file-change")
+            now = await asyncio.to_thread(config_fingerprint, self.path)
+            if now == seen:
+                continue
+            while True:  # let a writer finish before reading
+                await asyncio.sleep(settle)
+                latest = await asyncio.to_thread(config_fingerprint, self.path)
+                if latest == now:
+                    break
+                now = latest
+            seen = now
+            await self.reload("file-change")
 
-    async def close(self) -> None:
-        for task in list(self._retired):
-            task.cancel()
+    def _retire_limit(self, runtime: Runtime) -> float:
+        if self.retire_limit_seconds is not None:
+            return self.retire_limit_seconds
+        longest = max((up.timeouts.total for up in runtime.config.upstreams), default=0.0)
+        return longest + RETIRE_MARGIN_SECONDS
+
+    async def _retire(self, runtime: Runtime) -> None:
+        idle = asyncio.ensure_future(self.inflight.wait_idle(runtime, self._retire_limit(runtime)))
+        shutdown = asyncio.ensure_future(self._shutdown.wait())
+        await asyncio.wait((idle, shutdown), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (idle, shutdown):
+            waiter.cancel()
+        if not self._shutdown.is_set() and self.inflight.count(runtime):
+            log.warning(
+                "closing the previous config's connections; %d requests still use them",
+                self.inflight.count(runtime),
+            )
+        await self._close_retired(runtime)
+
+    async def _close_retired(self, runtime: Runtime) -> None:
+        self._retiring.pop(id(runtime), None)
+        live = [self.app[STATE].runtime, *self._retiring.values()]
+        others = [other for other in live if other is not None]
+        shared = any(other.limiter is runtime.limiter for other in others)
+        shared_auth = any(other.authenticator is runtime.authenticator for other in others)
+        await runtime.close(close_limiter=not shared, close_authenticator=not shared_auth)
+
+    @staticmethod
+    def _keep(tasks: set[asyncio.Task[object]], task: asyncio.Task[object]) -> None:
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _on_cleanup(self, app: web.Application) -> None:
+        """Shutdown: the server has drained, so the replaced runtimes can close now (a reload still
+        under way finishes first, so that what it replaces is closed too)."""
+        await asyncio.gather(*self._reloads, return_exceptions=True)
+        self._shutdown.set()  # retirements stop waiting for their last requests, and close
+        await asyncio.gather(*self._retirements, return_exceptions=True)
+        for runtime in list(self._retiring.values()):
+            await self._close_retired(runtime)

@@ -41,8 +41,9 @@ class Runtime:
     clock: Callable[[], float] = time.time
     closers: list[Callable[[], object]] = field(default_factory=list)
 
-    async def close(self, *, close_limiter: bool = True) -> None:
-        await self.authenticator.close()
+    async def close(self, *, close_limiter: bool = True, close_authenticator: bool = True) -> None:
+        if close_authenticator:
+            await self.authenticator.close()
         if close_limiter:
             await self.limiter.close()
         for up in self.upstreams.values():

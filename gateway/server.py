@@ -1,4 +1,11 @@
-"""crm-gateway serve: run the app, drain on SIGTERM, reload on SIGHUP, N workers on one port."""
+"""crm-gateway serve: run the app, drain on SIGTERM, reload on SIGHUP, N workers on one port.
+
+Shutdown (SIGTERM or SIGINT): the listening socket closes at once (new connections are refused), idle
+keep-alive connections close, requests in flight get up to ``grace`` seconds to finish; any still
+running then is cancelled, its client connection closed without a response (the client sees a
+disconnect), and counted in a warning. Then the upstream pools, the limiter and the JWKS refreshers
+close and the process exits 0.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,8 @@ import contextlib
 import logging
 import os
 import signal
-import socket
-import sys
-import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -17,17 +23,33 @@ from gateway.app import build_admin_app, build_app
 from gateway.config.loader import load_config
 from gateway.config.model import GatewayConfig
 from gateway.observability.logging import register_secret, setup_logging
-from gateway.observability.multiprocess import mark_worker_dead
-from gateway.reload import Reloader
+from gateway.observability.multiprocess import clear_stale_files, remove_dir
+from gateway.reload import Reloader, config_fingerprint, track_inflight
 
 log = logging.getLogger("gateway.server")
 
+T = TypeVar("T")
+STARTUP_FAILED = 3
+"""A worker's exit status when it could not start serving (e.g. the port is taken)."""
 
-def _install_uvloop() -> None:
-    with contextlib.suppress(ImportError):
+
+class ListenError(Exception):
+    """The gateway could not open its listening socket; the message is safe to log."""
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when uvloop is installed, else None (asyncio's own)."""
+    try:
         import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
-        uvloop.install()
+
+def run_with_best_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop when it is installed."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
 
 
 async def run_server(
@@ -41,97 +63,137 @@ async def run_server(
     watch: bool = False,
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
+    fingerprint: str | None = None,
 ) -> None:
+    """Serve until ``stop`` is set (or SIGTERM/SIGINT), then drain. ``config_path`` enables reloads
+    (SIGHUP, and file changes with ``watch``); ``fingerprint`` is the loaded config's, taken before."""
     app = build_app(config)
+    inflight = track_inflight(app)
+    reloader = Reloader(app, config_path, fingerprint=fingerprint) if config_path else None
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
-    await site.start()
     admin_runner: web.AppRunner | None = None
-    if config.observability.admin_port is not None:
-        admin_runner = web.AppRunner(build_admin_app(app), access_log=None, handle_signals=False)
-        await admin_runner.setup()
-        admin_host = config.observability.admin_host or host
-        await web.TCPSite(
-            admin_runner, admin_host, config.observability.admin_port, reuse_port=reuse_port or None
-        ).start()
+    await runner.setup()
+    try:
+        await _listen(runner, host, port, reuse_port)
+        if config.observability.admin_port is not None:
+            admin_runner = web.AppRunner(build_admin_app(app), access_log=None, handle_signals=False)
+            await admin_runner.setup()
+            admin_host = config.observability.admin_host or host
+            await _listen(admin_runner, admin_host, config.observability.admin_port, reuse_port)
+    except BaseException:
+        await runner.cleanup()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+        raise
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    reloader = Reloader(app, config_path) if config_path else None
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        if reloader is not None:
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("signal")))
+    _on_signals(loop, (signal.SIGTERM, signal.SIGINT), stop.set)
+    if reloader is not None:
+        _on_signals(loop, (signal.SIGHUP,), lambda: reloader.reload_soon("SIGHUP"))
     watcher = loop.create_task(reloader.watch()) if reloader is not None and watch else None
-    log.info("listening on %s:%s (pid %s)", host, port, os.getpid())
+    address = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses)
+    loop_kind = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+    log.info("listening on %s (pid %d, %s event loop%s)", address, os.getpid(), loop_kind, _watching(watch))
     if started is not None:
         started.set()
     await stop.wait()
-    log.info("draining for up to %.0f s", grace)
+
+    stopping_at = loop.time()
+    log.info("stopping: draining %d requests in flight for up to %.1f s", inflight.total, grace)
+    inflight.draining = True
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.remove_signal_handler(signal.SIGHUP)
     if watcher is not None:
         watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    await runner.cleanup()  # closes the listener, drains up to `grace`, cuts the rest, closes the pools
     if admin_runner is not None:
         await admin_runner.cleanup()
-    await runner.cleanup()
-    if reloader is not None:
-        await reloader.close()
+    if inflight.cut:
+        log.warning(
+            "%d requests were still running after the %.1f s grace period and were cut", inflight.cut, grace
+        )
+    log.info("stopped after %.2f s", loop.time() - stopping_at)
 
 
-def serve(path: str, *, host: str | None, port: int | None, workers: int, grace: float, watch: bool) -> int:
+async def _listen(runner: web.AppRunner, host: str, port: int, reuse_port: bool) -> None:
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024).start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def _on_signals(
+    loop: asyncio.AbstractEventLoop, signals: tuple[int, ...], callback: Callable[[], None]
+) -> None:
+    for signum in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            loop.add_signal_handler(signum, callback)
+
+
+def _watching(watch: bool) -> str:
+    return ", reloading when the config files change" if watch else ""
+
+
+def serve(
+    path: str,
+    *,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    grace: float,
+    watch: bool,
+    remove_metrics_dir: str | None = None,
+) -> int:
+    """``crm-gateway serve``: the exit status. ``remove_metrics_dir``: a temporary multiprocess metrics
+    directory to delete at exit."""
+    try:
+        return _serve(path, host=host, port=port, workers=workers, grace=grace, watch=watch)
+    finally:
+        if remove_metrics_dir is not None:
+            remove_dir(remove_metrics_dir)
+
+
+def _serve(path: str, *, host: str | None, port: int | None, workers: int, grace: float, watch: bool) -> int:
+    # Until the event loop takes SIGHUP over, a reload request must not kill the process (the default).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    fingerprint = config_fingerprint(path)  # before loading: a change made meanwhile is not missed
     config = load_config(path)
     setup_logging(config.observability.log_level.upper(), json=True)
     for secret in config.secrets:
         register_secret(secret)
     for warning in config.warnings:
         log.warning("%s", warning)
+    clear_stale_files()
     bind_host = host or config.listen.host
     bind_port = port if port is not None else config.listen.port
-    if workers <= 1:
-        _install_uvloop()
-        asyncio.run(run_server(config, path, host=bind_host, port=bind_port, grace=grace, watch=watch))
-        return 0
-    return _supervise(config, path, bind_host, bind_port, workers, grace, watch)
+    if workers > 1:
+        from gateway.supervisor import supervise
 
-
-def _supervise(
-    config: GatewayConfig, path: str, host: str, port: int, workers: int, grace: float, watch: bool
-) -> int:
-    if not hasattr(socket, "SO_REUSEPORT"):
-        print("--workers needs SO_REUSEPORT, which this platform lacks", file=sys.stderr)
-        return 2
-    children: list[int] = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            _install_uvloop()
-            try:
-                asyncio.run(
-                    run_server(config, path, host=host, port=port, grace=grace, reuse_port=True, watch=watch)
-                )
-            finally:
-                os._exit(0)
-        children.append(pid)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGHUP, forward)
-    deadline: float | None = None
-    while children:
-        try:
-            pid, _ = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        if pid in children:
-            children.remove(pid)
-            mark_worker_dead(pid)
-        if deadline is None:
-            deadline = time.monotonic() + grace
+        return supervise(
+            config,
+            path,
+            bind_host,
+            bind_port,
+            workers=workers,
+            grace=grace,
+            watch=watch,
+            fingerprint=fingerprint,
+        )
+    try:
+        run_with_best_loop(
+            run_server(
+                config,
+                path,
+                host=bind_host,
+                port=bind_port,
+                grace=grace,
+                watch=watch,
+                fingerprint=fingerprint,
+            )
+        )
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1
     return 0
