@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig
+from gateway.decision.endpoint import add_decision_routes
 from gateway.identities import IdentityMap
 from gateway.keys import METRICS, STATE, State
 from gateway.observability.health import add_health_routes
@@ -31,14 +32,19 @@ async def build_runtime(
     clock: Callable[[], float] | None = None,
     *,
     limiter: Limiter | None = None,
+    authenticator: Authenticator | None = None,
 ) -> Runtime:
+    """``limiter`` / ``authenticator``: the running ones to keep (a reload with unchanged settings keeps
+    the limiter's buckets and the JWKS cache, so an IdP that is down during a reload costs nothing)."""
     clock = clock or time.time
     issuer_index = {issuer.issuer: i for i, issuer in enumerate(config.auth.issuers)}
 
     def on_jwks_fetch(issuer: str, outcome: str) -> None:
         metrics.jwks_fetch(issuer_index.get(issuer, -1), outcome)
 
-    authenticator = Authenticator(config.auth, clock=clock, on_jwks_fetch=on_jwks_fetch)
+    fresh = authenticator is None
+    if authenticator is None:
+        authenticator = Authenticator(config.auth, clock=clock, on_jwks_fetch=on_jwks_fetch)
     runtime = Runtime(
         config=config,
         router=Router(config.upstreams),
@@ -50,7 +56,8 @@ async def build_runtime(
         upstreams=upstream_runtimes(config, clock),
         clock=clock,
     )
-    await authenticator.start()
+    if fresh:
+        await authenticator.start()
     return runtime
 
 
@@ -77,6 +84,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], float] = time.time) 
     app.on_cleanup.append(stop)
     if config.observability.admin_port is None:
         add_health_routes(app, metrics=config.observability.metrics)
+    add_decision_routes(app, config.decision)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 

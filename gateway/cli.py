@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from gateway import __version__
@@ -21,8 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=DEFAULT_CONFIG)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--grace-seconds", type=float, default=30.0, help="drain time on SIGTERM")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); keep 1 under Kubernetes and scale with replicas",
+    )
+    serve.add_argument(
+        "--grace-seconds", type=float, default=30.0, help="how long SIGTERM waits for requests in flight"
+    )
     serve.add_argument("--watch", action="store_true", help="reload when the config or a policy file changes")
 
     check = sub.add_parser("check", help="validate the config and policies, then exit")
@@ -56,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--alg", default="RS256")
     token.add_argument("--lifetime", type=int, default=3600)
 
+    front = sub.add_parser("frontend", help="print an nginx or Caddy config for decision mode")
+    from gateway.commands.frontend import add_arguments as frontend_arguments
+
+    frontend_arguments(front, DEFAULT_CONFIG)
+
     demo = sub.add_parser("demo", help="run sandbox CRMs and the gateway on localhost, print curl lines")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--host", default="127.0.0.1")
@@ -63,14 +77,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _choose_metrics_dir(workers: int) -> str | None:
+    """Several workers share metrics through files in $PROMETHEUS_MULTIPROC_DIR, which must be set
+    before prometheus_client is first imported (gateway.observability imports it): a temporary one,
+    returned to be removed at exit, unless the environment names one."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="crmgw-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            if args.workers > 1:
-                from gateway.observability.multiprocess import prepare_multiprocess_dir
-
-                prepare_multiprocess_dir()  # before prometheus_client is imported
+            temporary_metrics_dir = _choose_metrics_dir(args.workers)
             from gateway.server import serve
 
             return serve(
@@ -80,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workers=args.workers,
                 grace=args.grace_seconds,
                 watch=args.watch,
+                remove_metrics_dir=temporary_metrics_dir,
             )
         if args.command == "check":
             from gateway.commands.check import check
@@ -93,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.commands.token import token
 
             return token(args)
+        if args.command == "frontend":
+            from gateway.commands.frontend import frontend
+
+            return frontend(args)
         from gateway.demo import run_demo
 
         return run_demo(host=args.host, port=args.port, exit_after=args.exit_after)

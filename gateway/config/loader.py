@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
@@ -20,6 +20,7 @@ from gateway.config.model import (
 )
 from gateway.config.refs import SecretResolver
 from gateway.config.source import Section, load_yaml_file, load_yaml_text
+from gateway.decision.config import parse_decision
 from gateway.dialects import registry as dialects
 from gateway.errors import ConfigError
 from gateway.policy.engine import PolicySet
@@ -27,6 +28,8 @@ from gateway.policy.limits import parse_limit_rules
 from gateway.secrets import Secret
 from gateway.signers import registry as signers
 from gateway.signers.base import Identity
+
+T = TypeVar("T")
 
 SECRET_AUTH_KEYS = frozenset({"site_key", "sign_keys", "password", "secret_key", "api_key", "token"})
 DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key")
@@ -53,6 +56,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
     policies = _policies(root, file, upstream_dialects)
     ratelimit = _ratelimit(root.section("ratelimit", {"backend": "memory"}), refs, upstream_dialects)
     observability = _observability(root.section("observability", {}))
+    decision = parse_decision(root.section("decision", {}), upstreams)
     root.done()
     return GatewayConfig(
         file=file,
@@ -65,6 +69,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
         observability=observability,
         warnings=tuple(refs.warnings),
         secrets=tuple(refs.secrets),
+        decision=decision,
     )
 
 
@@ -174,7 +179,7 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     requested_with = u.get("requested_with", bool, True)
     if dialect_name == "civicrm":
         options.setdefault("requested_with", requested_with)
-    dialect = factory(options, f"{u.key}.options")
+    dialect = _located(u, "options", lambda: factory(options, f"{u.key}.options"))
     auth = u.section("auth")
     scheme = auth.get("scheme", str)
     spec = signers.spec_for(scheme)
@@ -193,7 +198,7 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
             auth_options[key] = refs.text(value, key=f"{auth.key}.{key}", line=line)
         else:
             auth_options[key] = value
-    signer = spec.factory(auth_options, auth.key)
+    signer = _located(auth, "scheme", lambda: spec.factory(auth_options, auth.key))
     t = u.section("timeouts", {})
     timeouts = Timeouts(
         connect=t.get("connect_seconds", float, 5.0),
@@ -233,6 +238,19 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     return config
 
 
+def _located(section: Section, name: str, build: Callable[[], T]) -> T:
+    """Run a plug-in factory; a ConfigError it raises gets this file and the line of the key it names
+    (or of ``name``, the section the factory was given)."""
+    try:
+        return build()
+    except ConfigError as exc:
+        if exc.line is not None and exc.file == section.file:
+            raise
+        last = exc.key.rsplit(".", 1)[-1]
+        line = section.line_of(last) if section.has(last) else section.line_of(name)
+        raise ConfigError(exc.reason, file=section.file, line=line, key=exc.key) from None
+
+
 def _identities(
     root: Section, refs: SecretResolver, upstreams: tuple[UpstreamConfig, ...]
 ) -> tuple[IdentityRule, ...]:
@@ -259,7 +277,9 @@ def _identities(
             identity: dict[str, Secret] = {}
             for field_name, field_value in fields.items():
                 if field_name in ("contact_id", "username"):
-                    identity[field_name] = Secret(str(field_value), "inline")
+                    where = f"{fields.key}.{field_name}"
+                    text = refs.text(str(field_value), key=where, line=fields.line_of(field_name))
+                    identity[field_name] = Secret(text, "inline")
                 else:
                     identity[field_name] = refs.secret(
                         field_value, key=f"{fields.key}.{field_name}", line=fields.line_of(field_name)

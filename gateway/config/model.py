@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.auth.settings import AuthSettings
+from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import Dialect
 from gateway.policy.engine import PolicySet
 from gateway.policy.model import LimitRule
@@ -74,6 +75,11 @@ class RateLimitConfig:
     max_keys: int = 100_000
     limits: tuple[LimitRule, ...] = ()
 
+    @property
+    def cluster(self) -> bool:
+        """Redis Cluster: every limiter key is kept in one hash slot (see gateway/limits.py)."""
+        return self.backend == "redis" and self.url is not None and "+cluster://" in self.url.reveal()[:24]
+
 
 @dataclass(frozen=True, slots=True)
 class ObservabilityConfig:
@@ -97,6 +103,7 @@ class GatewayConfig:
     observability: ObservabilityConfig
     warnings: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
 
     def upstream(self, name: str) -> UpstreamConfig:
         for up in self.upstreams:

@@ -1,0 +1,94 @@
+"""The decision's answers to the front proxy: 200 with where to send the request and what to set on it,
+or the refusal (as the client should see it, or wrapped for nginx)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.decision import contract
+from gateway.decision.denial import Denial, encode
+from gateway.decision.forwarded import Style
+from gateway.dialects.base import ErrorRendering
+from gateway.errors import GatewayError
+from gateway.signers.base import OutboundRequest
+
+UNSUPPORTED = "decision-unsupported"
+_CANONICAL = {name.lower(): name for name in contract.SETTABLE}
+_NOT_REPLAYED = frozenset({"content-type", "content-length"})
+
+
+def forward_target(out: OutboundRequest) -> tuple[str, str]:
+    """The encoded path and query the front proxy must send: exactly what proxy mode would send."""
+    return out.path, urlencode(out.query) if out.query else ""
+
+
+def upstream_settings(out: OutboundRequest, client: CIMultiDict[str]) -> dict[str, str]:
+    """``X-Crm-Set-<Name>`` for every header the gateway sets upstream (the credential, X-Request-ID,
+    X-Requested-With), found by comparing the signed request with the client's own headers.
+    GatewayError(decision-unsupported) when a header outside the contract changed."""
+    settings: dict[str, str] = {}
+    for low in {name.lower() for name in (*out.headers.keys(), *client.keys())}:
+        if low in contract.FRONT_SETS:
+            continue
+        values, before = out.headers.getall(low, []), client.getall(low, [])
+        if values == before:
+            continue
+        name = _CANONICAL.get(low)
+        if name is None or len(values) != 1:
+            raise GatewayError(
+                "this upstream's credential cannot be applied by a front proxy; use proxy mode",
+                reason=UNSUPPORTED,
+                status=500,
+            )
+        settings[contract.set_header(name)] = values[0]
+    return settings
+
+
+def allowed(
+    upstream: str, out: OutboundRequest, settings: dict[str, str], extra: CIMultiDict[str]
+) -> web.Response:
+    path, query = forward_target(out)
+    headers = CIMultiDict[str]()
+    headers[contract.UPSTREAM] = upstream
+    headers[contract.PATH] = path
+    headers[contract.QUERY] = query
+    headers[contract.URI] = f"{path}?{query}" if query else path
+    for name in contract.SETTABLE:  # every name, empty when unset: Caddy 2.6 copies absent ones verbatim
+        header = contract.set_header(name)
+        headers[header] = settings.get(header, "")
+    for name in contract.REPLY:
+        headers[contract.reply_header(name)] = extra.get(name, "")
+    headers["Cache-Control"] = "no-store"
+    return web.Response(status=200, headers=headers)
+
+
+def refused(rendering: ErrorRendering, extra: CIMultiDict[str]) -> web.Response:
+    """The refusal exactly as the client should see it (what a forward-auth front proxy passes on)."""
+    headers = CIMultiDict[str](rendering.headers)
+    headers.extend(extra)
+    return web.Response(
+        status=rendering.status, headers=headers, body=rendering.body, content_type=rendering.content_type
+    )
+
+
+def for_front_proxy(response: web.StreamResponse, style: Style) -> web.StreamResponse:
+    """nginx's auth_request understands 401 and 403 only and drops the body: wrap the refusal."""
+    if style == "forward-auth" or response.status < 400:
+        return response
+    body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
+    headers = tuple((k, v) for k, v in response.headers.items() if k.lower() not in _NOT_REPLAYED)
+    denial = Denial(response.status, response.content_type, headers, body)
+    return web.Response(
+        status=denial.auth_request_status,
+        headers={contract.DENIAL: encode(denial), "Cache-Control": "no-store"},
+    )
+
+
+def replay(denial: Denial) -> web.Response:
+    """The denial endpoint's answer: the refusal exactly as the decision rendered it."""
+    headers = CIMultiDict[str](denial.headers)
+    headers["Content-Type"] = denial.content_type
+    return web.Response(status=denial.status, headers=headers, body=denial.body)

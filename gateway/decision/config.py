@@ -1,0 +1,105 @@
+"""``decision:`` in gateway.yaml -> DecisionConfig, refusing at load time what a front proxy cannot apply.
+
+```yaml
+decision:
+  path: /_crm_gateway/authz          # default
+  trusted_proxies: [127.0.0.1/32]    # who may ask; everyone else is refused
+  upstreams: [civi, espo]            # the upstreams answered in decision mode
+```
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+
+from gateway.config.model import UpstreamConfig
+from gateway.config.source import Section
+from gateway.decision.settings import DEFAULT_PATH, DecisionConfig, Network
+
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+_PATH = re.compile(r"(/[A-Za-z0-9_.~-]+)+")
+_UPSTREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_KEYS_SCHEME = "civicrm-keys"
+_PARAM_FLOW = "param"
+
+
+def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig]) -> DecisionConfig:
+    """The section (an empty one means decision mode is off); ConfigError names file, line and key."""
+    if not s.data:
+        s.done()
+        return DecisionConfig()
+    enabled = s.get("enabled", bool, True)
+    path = _path(s, upstreams)
+    networks = _networks(s)
+    names = _upstreams(s, upstreams)
+    s.done()
+    if enabled and not networks:
+        raise s.error("trusted_proxies", "name at least one front proxy address (CIDR) allowed to ask")
+    if enabled and not names:
+        raise s.error("upstreams", "name at least one upstream to answer in decision mode")
+    return DecisionConfig(enabled=enabled, path=path, trusted_proxies=networks, upstreams=names)
+
+
+def _path(s: Section, upstreams: Sequence[UpstreamConfig]) -> str:
+    path: str = s.get("path", str, DEFAULT_PATH)
+    if not _PATH.fullmatch(path) or any(seg in (".", "..") for seg in path.split("/")):
+        raise s.error("path", "must be an absolute path of plain segments ([A-Za-z0-9_.~-]), no trailing '/'")
+    if path in RESERVED_PATHS:
+        raise s.error("path", f"{path} is one of the gateway's own endpoints")
+    for up in upstreams:
+        prefix = up.path_prefix
+        if prefix is None:
+            continue
+        if _under(path, prefix) or _under(prefix, path):
+            raise s.error("path", f"overlaps the path prefix {prefix} of upstream {up.name}")
+    return path
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _networks(s: Section) -> tuple[Network, ...]:
+    networks: list[Network] = []
+    for text in s.str_list("trusted_proxies", []):
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise s.error("trusted_proxies", f"{text!r} is not an IP address or CIDR block") from None
+    return tuple(networks)
+
+
+def _upstreams(s: Section, upstreams: Sequence[UpstreamConfig]) -> tuple[str, ...]:
+    by_name = {up.name: up for up in upstreams}
+    names: list[str] = []
+    for name in s.str_list("upstreams", []):
+        up = by_name.get(name)
+        if up is None:
+            raise s.error("upstreams", f"unknown upstream {name!r}; known: {', '.join(by_name)}")
+        reason = unsupported_reason(up)
+        if reason is not None:
+            raise s.error("upstreams", f"upstream {name}: {reason}")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def unsupported_reason(up: UpstreamConfig) -> str | None:
+    """Why a front proxy could not apply this upstream's credential from response headers, if it cannot."""
+    if not _UPSTREAM_NAME.fullmatch(up.name):
+        return "decision-mode upstream names are 1-63 characters of [A-Za-z0-9_.-] (front proxies map them)"
+    if up.scheme == _KEYS_SCHEME:
+        return (
+            "scheme civicrm-keys puts the CRM keys into the query string, which a front proxy cannot take "
+            "from the decision's response headers; use authx-apikey or authx-jwt (flow xheader or header), "
+            "or leave this upstream to proxy mode"
+        )
+    if getattr(up.signer, "flow", None) == _PARAM_FLOW:
+        return (
+            f"scheme {up.scheme} with flow param puts the credential into the query or form body, which a "
+            "front proxy cannot take from the decision's response headers; use flow xheader or header, "
+            "or leave this upstream to proxy mode"
+        )
+    return None

@@ -1,0 +1,163 @@
+"""The decision endpoint: the proxy pipeline's stages on a request the front proxy describes, answering
+what to forward instead of forwarding it; and the denial endpoint nginx replays refusals through."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.config.model import UpstreamConfig
+from gateway.decision import answer, contract
+from gateway.decision.denial import decode
+from gateway.decision.forwarded import (
+    ForwardedRequest,
+    decision_view,
+    read_forwarded,
+    refuse_reserved_headers,
+)
+from gateway.decision.settings import DecisionConfig
+from gateway.dialects.base import ErrorRendering, RequestView
+from gateway.errors import AuthenticationError, Forbidden, GatewayError, NotFound, ServiceUnavailable
+from gateway.exchange import Exchange, finish, render_plain
+from gateway.keys import STATE
+from gateway.observability.request_id import accept_or_generate
+from gateway.pipeline import authenticate, authorize, rate_limit
+from gateway.proxy.breaker import OPEN
+from gateway.proxy.headers import outbound_headers
+from gateway.proxy.outbound import build_outbound
+from gateway.runtime import Runtime, UpstreamRuntime
+
+UNTRUSTED = "untrusted-proxy"
+
+
+async def decide(request: web.Request) -> web.StreamResponse:
+    rt = request.app[STATE].runtime
+    assert rt is not None
+    loop = asyncio.get_running_loop()
+    ex = Exchange(
+        request_id=accept_or_generate(request.headers.get("X-Request-ID")),
+        method=request.method,
+        started=loop.time(),
+        client_ip=request.remote or "",
+    )
+    if not rt.config.decision.trusts(request.remote):
+        refusal = Forbidden("this endpoint answers the configured front proxies only", reason=UNTRUSTED)
+        return finish(rt, ex, render_plain(refusal, ex), loop.time())
+    try:
+        fwd = read_forwarded(request.headers, request.remote or "")
+    except GatewayError as error:  # a front proxy that does not speak the contract: tell its operator
+        return finish(rt, ex, render_plain(error, ex), loop.time())
+    ex.method, ex.client_ip = fwd.method, fwd.client_ip
+    extra = CIMultiDict[str]()
+    extra["X-Request-ID"] = ex.request_id
+    matched = rt.router.match(fwd.host, fwd.routing_path)
+    if matched is None:
+        no_route = NotFound("no CRM is configured for this address", reason="no-route")
+        ex.fail(no_route)
+        recorded = finish(rt, ex, answer.refused(_plain(no_route), extra), loop.time())
+        return answer.for_front_proxy(recorded, fwd.style)
+    up, rel_path = matched
+    ex.upstream = up.name
+    view: RequestView | None = None
+    try:
+        view = decision_view(up, fwd, rel_path, request.headers)
+        ex.route = view.path
+        response = await _decide(rt, up, view, fwd, ex, extra)
+    except GatewayError as error:
+        ex.fail(error)
+        if isinstance(error, AuthenticationError):
+            rt.metrics.auth_failure(error.reason)
+        response = answer.refused(up.dialect.render_error(error, view), extra)
+    # recorded as the client will see it; then wrapped for nginx when it is a refusal
+    return answer.for_front_proxy(finish(rt, ex, response, loop.time()), fwd.style)
+
+
+async def _decide(
+    rt: Runtime,
+    up: UpstreamConfig,
+    view: RequestView,
+    fwd: ForwardedRequest,
+    ex: Exchange,
+    extra: CIMultiDict[str],
+) -> web.Response:
+    if not rt.config.decision.serves(up.name):
+        raise Forbidden(
+            "this CRM is not served in decision mode; send the request to the gateway itself",
+            reason="decision-not-enabled",
+        )
+    refuse_reserved_headers(view.headers)
+    if fwd.declares_body or up.dialect.body_needed(view):
+        raise Forbidden(
+            "what this request does depends on its body; send it to the gateway itself, not to the "
+            "decision endpoint",
+            reason="body-required",
+        )
+    principal = await authenticate(rt, view, ex)
+    identity_index, identity = rt.identities.lookup(principal, up.name)
+    operations = up.dialect.identify(view)
+    ex.operations = operations
+    authorize(rt, principal, up, operations, ex)
+    extra.extend(await rate_limit(rt, principal, up, operations, ex))
+    _refuse_open_breaker(rt, rt.upstreams[up.name], identity_index)
+    out = build_outbound(
+        up, view, request_id=ex.request_id, client_ip=fwd.client_ip, scheme=fwd.scheme, host=fwd.host
+    )
+    out.path = out.path.replace("$", "%24")  # front proxies may expand "$" (Caddy's path_regexp does)
+    query, form = list(out.query), out.form
+    up.signer.sign(out, identity, rt.clock())
+    if out.query != query or out.form != form or out.body is not None:
+        raise GatewayError(
+            "this upstream's credential travels in the query or body; use proxy mode",
+            reason=answer.UNSUPPORTED,
+            status=500,
+        )
+    settings = answer.upstream_settings(out, outbound_headers(view.headers))
+    return answer.allowed(up.name, out, settings, extra)
+
+
+def _refuse_open_breaker(rt: Runtime, upstream: UpstreamRuntime, identity_index: int) -> None:
+    """Respect a breaker that proxy-mode traffic opened; never probe (the gateway sees no answer here)."""
+    breaker = upstream.breaker
+    if breaker.state(str(identity_index)) == OPEN:
+        rt.metrics.upstream_rejection(upstream.config.name, "breaker_open")
+        raise ServiceUnavailable(
+            "the CRM keeps refusing the gateway's credential for this integration; requests are paused",
+            reason="upstream-credential-rejected",
+            headers={"Retry-After": str(max(1, round(breaker.cooldown)))},
+        )
+
+
+def _plain(error: GatewayError) -> ErrorRendering:
+    body = json.dumps({"error_code": error.reason, "error_message": error.message, "status": error.status})
+    return ErrorRendering(error.status, dict(error.headers), body.encode(), "application/json")
+
+
+async def replay_denial(request: web.Request) -> web.StreamResponse:
+    """Trusted front proxies only: the refusal a decision encoded in X-Crm-Denial, as the client sees it."""
+    rt = request.app[STATE].runtime
+    assert rt is not None
+    if not rt.config.decision.trusts(request.remote):
+        return _plain_response(
+            Forbidden("this endpoint answers the configured front proxies only", reason=UNTRUSTED)
+        )
+    try:
+        denial = decode(request.headers.get(contract.DENIAL, ""))
+    except GatewayError as error:
+        return _plain_response(error)
+    return answer.replay(denial)
+
+
+def _plain_response(error: GatewayError) -> web.Response:
+    rendering = _plain(error)
+    return web.Response(status=rendering.status, body=rendering.body, content_type=rendering.content_type)
+
+
+def add_decision_routes(app: web.Application, config: DecisionConfig) -> None:
+    """Register the endpoints (before the proxy's catch-all route); nothing when decision mode is off."""
+    if not config.enabled:
+        return
+    app.router.add_route("*", config.path, decide)
+    app.router.add_route("*", config.denial_path, replay_denial)
