@@ -1,10 +1,18 @@
-"""crm-gateway explain: what a request touches, and the decision for each operation, without sending it."""
+"""crm-gateway explain: what a request touches, and the decision for each operation, without sending it.
+
+The request is read the way the gateway reads one: the URL as sent (percent-encoded; nothing is
+normalised before the dialect sees it) and the body only where the dialect reads bodies; then every
+operation and the policy decision with its rule. A request the gateway would refuse before any policy
+runs (a bad token, no route, a request the dialect cannot read safely) is reported as refused, with the
+reason it would give.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
@@ -12,11 +20,13 @@ from yarl import URL
 
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.principal import Principal
-from gateway.config.loader import load_config
+from gateway.commands.check import load_located
 from gateway.config.model import GatewayConfig
 from gateway.dialects.base import RequestView
 from gateway.errors import GatewayError
 from gateway.routing import Router
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def _principal(config: GatewayConfig, args: argparse.Namespace) -> Principal:
@@ -42,7 +52,7 @@ def _principal(config: GatewayConfig, args: argparse.Namespace) -> Principal:
 
 
 def build_view(config: GatewayConfig, args: argparse.Namespace) -> tuple[str, RequestView]:
-    url = URL(args.url)
+    url = URL(args.url, encoded=True)
     headers = CIMultiDict[str]()
     for line in args.header:
         name, _, value = line.partition(":")
@@ -50,7 +60,9 @@ def build_view(config: GatewayConfig, args: argparse.Namespace) -> tuple[str, Re
     if args.content_type:
         headers["Content-Type"] = args.content_type
     elif args.data is not None:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers["Content-Type"] = FORM
+    if args.data is not None:
+        headers["Content-Length"] = str(len(args.data.encode()))
     matched = Router(config.upstreams).match(url.host or headers.get("Host"), url.raw_path)
     if matched is None:
         raise GatewayError("no upstream matches this URL", reason="no-route", status=404)
@@ -64,24 +76,28 @@ def build_view(config: GatewayConfig, args: argparse.Namespace) -> tuple[str, Re
         headers=CIMultiDictProxy(headers),
         content_type=content_type,
     )
-    if args.data is not None:
+    if args.data is not None and up.dialect.body_needed(view):
         view.body = args.data.encode()
-        if content_type == "application/x-www-form-urlencoded":
+        if content_type == FORM:
             view.form = MultiDictProxy(MultiDict(parse_qsl(args.data, keep_blank_values=True)))
     return up.name, view
 
 
+def _refused(error: GatewayError) -> int:
+    print(json.dumps({"refused": error.reason, "status": error.status, "message": error.message}, indent=2))
+    return 1
+
+
 def explain(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    principal = _principal(config, args)
+    config = load_located(args.config)
     try:
+        principal = _principal(config, args)
         upstream, view = build_view(config, args)
         ops = config.upstream(upstream).dialect.identify(view)
-    except GatewayError as exc:
-        print(json.dumps({"refused": exc.reason, "status": exc.status, "message": exc.message}, indent=2))
-        return 1
+    except GatewayError as error:
+        return _refused(error)
     overall = config.policies.evaluate(principal, upstream, ops)
-    report = {
+    report: dict[str, Any] = {
         "principal": principal.subject,
         "upstream": upstream,
         "path": view.path,

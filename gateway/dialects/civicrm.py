@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from gateway.dialects import civicrm_v3, civicrm_v4
 from gateway.dialects.base import OPAQUE, ErrorRendering, Operation, RequestView, register
 from gateway.dialects.civicrm_fk import Schema
+from gateway.dialects.civicrm_inputs import CREDENTIAL_PARAMS, check_inputs
 from gateway.dialects.civicrm_render import Style, render
 from gateway.dialects.civicrm_routes import CMS_CHOICES, V3_KINDS, V4_KINDS, Kind, Route, Sources, locate
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise, encode_path
@@ -43,7 +44,7 @@ def _merge(ops: list[Operation]) -> list[Operation]:
 
 class CiviCrmDialect:
     name: ClassVar[str] = "civicrm"
-    credential_params: ClassVar[frozenset[str]] = frozenset({"key", "api_key", "_authx", "_authxSiteKey"})
+    credential_params: ClassVar[frozenset[str]] = CREDENTIAL_PARAMS
 
     def __init__(self, cms: str = "auto", fk_map: Mapping[str, Mapping[str, str]] | None = None,
                  requested_with: bool = True) -> None:
@@ -91,6 +92,7 @@ class CiviCrmDialect:
     def identify(self, view: RequestView) -> list[Operation]:
         sources = self.sources(view)
         route = locate(view, sources, self.cms)
+        check_inputs(view, route)
         if route.kind in V3_KINDS:
             ops = civicrm_v3.identify(view, sources, route, self.schema)
         elif route.kind in V4_KINDS:

@@ -37,12 +37,15 @@ _ENTRY_POINTS: Mapping[str, frozenset[str]] = {
 _QUALIFIERS = (("page", "civicrm"), ("civiwp", "civicrm"), ("option", "com_civicrm"))
 _LOGIN_ROUTES = frozenset({"civicrm/login", "civicrm/authx/login"})
 AMBIGUOUS_PARAMETER = "ambiguous-parameter"
+_PHP_SPACE = " \t\n\v\f\r"
+"""C ``isspace()``."""
 
 
 def php_name(name: str) -> tuple[str, list[str | None]] | None:
     """Split a request variable name as PHP does: mangled base name plus bracket indices
-    (``None`` for ``[]``). None when PHP would drop the variable."""
-    name = name.lstrip(" ")
+    (``None`` for ``[]``, and for ``[ ]``: PHP skips one space character before ``]``). PHP reads the
+    name as a C string, so a NUL ends it. None when PHP would drop the variable."""
+    name = name.split("\x00", 1)[0].lstrip(" ")
     open_at = name.find("[")
     base = (name if open_at < 0 else name[:open_at]).replace(" ", "_").replace(".", "_")
     rest = "" if open_at < 0 else name[open_at:]
@@ -55,7 +58,8 @@ def php_name(name: str) -> tuple[str, list[str | None]] | None:
             if not indices:
                 base = f"{base}_{rest[1:]}"
             break
-        indices.append(rest[1:close] or None)
+        index = rest[1:close]
+        indices.append(None if index == "" or (len(index) == 1 and index in _PHP_SPACE) else index)
         rest = rest[close + 1 :]
     return base, indices
 

@@ -17,6 +17,7 @@ from gateway.dialects.base import OPAQUE, Operation, RequestView
 from gateway.dialects.civicrm_fk import Schema
 from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
 from gateway.dialects.civicrm_v3 import decode_json, php_empty
+from gateway.dialects.civicrm_v4_params import canonical_params, positional
 from gateway.errors import BadRequest, Forbidden, GatewayError
 
 MAX_DEPTH = 16
@@ -104,7 +105,8 @@ class _Call:
         self._touch(OPAQUE, f"dotted:{entity}.{prefix}", self.via)
 
     def join(self, spec: Any) -> list[Any]:
-        first = item(spec, 0)
+        parts = positional(spec, "join")
+        first = parts[0] if parts else None
         if not isinstance(first, str):
             raise BadRequest("APIv4 join needs an entity", reason="bad-join")
         names = _AS.split(first.strip())
@@ -116,7 +118,7 @@ class _Call:
         self._touch(entity, "get", via)
         for alias in aliases:
             self.aliases[alias] = (entity, via)
-        rest = values_of(spec)[2:]
+        rest = parts[2:]
         if rest and isinstance(rest[0], str):
             self._touch(_entity(self.schema, rest[0], "a join bridge"), "get", f"{via}/bridge")
             rest = rest[1:]
@@ -166,13 +168,18 @@ class _Call:
     def where(self, clause: Any, condition: bool = False, depth: int = 0) -> None:
         if depth > MAX_DEPTH:
             raise BadRequest("APIv4 where clause nested too deep", reason="too-deep")
-        parts = values_of(clause)
+        parts = positional(clause, "clause")
         if not parts:
             return
         head = parts[0]
-        if isinstance(head, str) and head.upper() in _GROUPS and len(parts) > 1 and values_of(parts[1]):
-            for sub in values_of(parts[1]):
+        if not isinstance(head, str):
+            # A group's list of clauses (what NOT wraps in an AND).
+            for sub in parts:
                 self.where(sub, condition, depth + 1)
+            return
+        if head.upper() in _GROUPS and len(parts) > 1:
+            # AND/OR list their clauses; NOT holds one clause or a list of them.
+            self.where(parts[1], condition, depth + 1)
             return
         self.read(head)
         if len(parts) > 2 and (condition or (len(parts) > 3 and not php_empty(parts[3]))):
@@ -236,7 +243,7 @@ def call_operations(schema: Schema, entity_raw: Any, action_raw: Any, params: An
         raise BadRequest("API calls nested too deep", reason="too-deep")
     if not isinstance(entity_raw, str) or not isinstance(action_raw, str) or not entity_raw or not action_raw:
         raise BadRequest("APIv4 call without entity or action", reason="missing-entity")
-    params = _as_params(params)
+    params = canonical_params(_as_params(params))
     if "checkPermissions" in params and php_empty(params["checkPermissions"]):
         raise Forbidden("Permission checks cannot be turned off", reason="check-permissions")
     if not _NAME.fullmatch(action_raw):

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from gateway.dialects.base import ErrorRendering, Operation, RequestView, register
 from gateway.dialects.espocrm_identify import Classifier, needs_body, opaque
 from gateway.dialects.espocrm_links import BUILTIN_LINKS, merge_links
+from gateway.dialects.espocrm_params import php_key
 from gateway.dialects.espocrm_routes import RouteMatch, match_route
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise
 from gateway.errors import BadRequest, ConfigError, GatewayError
@@ -129,7 +130,7 @@ def refuse_method_override(view: RequestView) -> None:
     """The gateway authorizes the method it sees, so a request may not ask for another one."""
     param_names = [*view.query.keys(), *(view.form.keys() if view.form is not None else ())]
     if any(name in view.headers for name in METHOD_OVERRIDE_HEADERS) or any(
-        name.lower() == METHOD_OVERRIDE_PARAM for name in param_names
+        php_key(name).lower() == METHOD_OVERRIDE_PARAM for name in param_names
     ):
         raise BadRequest("HTTP method overrides are not accepted.", reason="method-override")
 

@@ -114,10 +114,17 @@ def search_fields_from_object(params: dict[str, Any]) -> set[str]:
     return fields
 
 
+def php_key(name: str) -> str:
+    """A query parameter name as PHP registers it: a NUL ends it (PHP reads a C string) and leading
+    spaces are dropped, so `` where[0][attribute]`` is ``where[0][attribute]`` to the server."""
+    return name.split("\x00", 1)[0].lstrip(" ")
+
+
 def _is_where_attribute_key(key: str) -> bool:
     """``where[0][attribute]``, ``whereGroup[1][value][0][field]``... (read loosely: a superset)."""
     lowered = key.lower()
-    return lowered.startswith("where") and ("attribute" in lowered or "field" in lowered)
+    nested = lowered.startswith(("where", "searchparams["))
+    return nested and ("attribute" in lowered or "field" in lowered)
 
 
 def search_fields_from_query(query: MultiDictProxy[str]) -> set[str]:
@@ -125,8 +132,9 @@ def search_fields_from_query(query: MultiDictProxy[str]) -> set[str]:
     attributes of ``where[...]`` conditions and of a ``searchParams`` JSON. Every occurrence of a
     repeated key counts (PHP keeps the last one; a superset is the safe reading)."""
     fields: set[str] = set()
-    for key, value in query.items():
-        if key in ("select", "attributeSelect", "orderBy", "sortBy"):
+    for raw_key, value in query.items():
+        key = php_key(raw_key)
+        if key.split("[", 1)[0] in ("select", "attributeSelect", "orderBy", "sortBy"):
             fields.update(_names(value))
         elif _is_where_attribute_key(key):
             fields.add(value)
