@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json as _json
 import logging
+import math
 import re
 import sys
 import threading
@@ -27,10 +28,30 @@ MIN_SECRET_LENGTH: Final = 4
 _MAX_ROUTE: Final = 2048
 
 
+class _SecondStamp:
+    """The ``%Y-%m-%dT%H:%M:%S`` part of the last second formatted: one strftime per second, not per line.
+    The (second, text) pair is replaced as one tuple, so a thread never reads one without the other."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: tuple[int, str] | None = None
+
+    def format(self, t: float) -> str:
+        second = math.floor(t)
+        last = self.last
+        if last is None or last[0] != second:
+            last = self.last = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        return last[1]
+
+
+_STAMP = _SecondStamp()
+
+
 def rfc3339_now(now: float | None = None) -> str:
     """``2024-05-01T12:00:00.123Z``: UTC, millisecond precision."""
     t = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+    return _STAMP.format(t) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 # -- redaction ----------------------------------------------------------------------------------
@@ -197,17 +218,77 @@ def _redact_values(value: Any) -> Any:
     return value
 
 
+_ENCODER: Final = _json.JSONEncoder(separators=(",", ":"), default=str)
+_QUOTE: Final[Callable[[str], str]] = _json.encoder.encode_basestring_ascii
+
+
 def _dumps(fields: dict[str, Any]) -> str:
-    return _json.dumps(fields, separators=(",", ":"), default=str)
+    return _ENCODER.encode(fields)
+
+
+class _Unusual(Exception):
+    """A field of a type the fast access-line writer does not handle: the generic encoder takes over."""
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _QUOTE(value)
+    raise _Unusual
+
+
+def _number(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    raise _Unusual
+
+
+def _flag(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise _Unusual
+
+
+def _fast_line(record: AccessRecord) -> str:
+    """Exactly ``_dumps(access_fields(record))`` for the usual field types, without the generic encoder
+    (the access line is written once per request); raises _Unusual for anything else."""
+    limiter = record.limiter
+    if limiter is None:
+        limiter_json = "null"
+    else:
+        limiter_json = (
+            f'{{"allowed":{_flag(limiter.allowed)},"remaining":{_number(limiter.remaining)},'
+            f'"backend":{_text(limiter.backend)}}}'
+        )
+    operations = ",".join([_text(op) for op in record.operations])
+    return (
+        f'{{"time":{_text(record.time)},"request_id":{_text(record.request_id)},'
+        f'"method":{_text(record.method)},"route":{_text(record.route)},'
+        f'"principal":{_text(record.principal)},"issuer":{_text(record.issuer)},'
+        f'"upstream":{_text(record.upstream)},"operations":[{operations}],'
+        f'"decision":{_text(record.decision)},"rule":{_text(record.rule)},"status":{_number(record.status)},'
+        f'"duration_ms":{_number(_ms(record.duration_ms))},"upstream_ms":{_number(_ms(record.upstream_ms))},'
+        f'"bytes_in":{_number(record.bytes_in)},"bytes_out":{_number(record.bytes_out)},'
+        f'"limiter":{limiter_json},"reason":{_text(record.reason)},"client_ip":{_text(record.client_ip)}}}'
+    )
 
 
 def render_access_line(record: AccessRecord) -> str:
     """The record as one compact JSON line (no newline); registered secrets redacted."""
-    fields = access_fields(record)
-    line = _dumps(fields)
+    try:
+        line = _fast_line(record)
+    except (_Unusual, TypeError):
+        line = _dumps(access_fields(record))
     detector = _SECRETS.json_pattern
     if detector is not None and detector.search(line) is not None:
-        line = _dumps(_redact_values(fields))
+        line = _dumps(_redact_values(access_fields(record)))
     return line
 
 

@@ -76,7 +76,8 @@ def _connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
 
 def outbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The client's headers minus hop-by-hop, credentials and anything the gateway sets itself."""
-    drop = _DROP_OUT | _connection_tokens(headers)
+    tokens = _connection_tokens(headers)
+    drop = _DROP_OUT | tokens if tokens else _DROP_OUT
     return CIMultiDict(
         (k, v)
         for k, v in headers.items()
@@ -86,5 +87,6 @@ def outbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
 
 def inbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The upstream's response headers that may reach the client."""
-    drop = RESPONSE_DROP | _connection_tokens(headers)
+    tokens = _connection_tokens(headers)
+    drop = RESPONSE_DROP | tokens if tokens else RESPONSE_DROP
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)

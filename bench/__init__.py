@@ -1,0 +1,1 @@
+"""Load benchmark: the gateway's full pipeline against nginx as a plain proxy and the upstream itself."""

@@ -1,0 +1,193 @@
+"""python -m bench.decision_bench [--duration S] [--connections N] [--out FILE]: nginx in front of the
+gateway's decision endpoint, against nginx as a plain reverse proxy, to the same upstream.
+
+Everything on 127.0.0.1, stopped at the end, one worker each: nginx answering a fixed JSON body (the
+upstream, bench/nginx.py), nginx as a plain reverse proxy to it (the baseline), `crm-gateway serve` with
+bench/gateway.yaml plus a ``decision:`` section, and nginx configured by `crm-gateway frontend nginx`
+(every request asks the gateway with ``auth_request``, then nginx carries the bytes). One wrk run per
+target of cached-token GETs (the EspoCRM Lead list of bench/scenarios.py, HMAC-signed per request); for
+reference, the gateway's proxy mode alone and behind a plain nginx proxy (today's way of putting nginx in
+front of it). Target: decision >= 0.5 x plain proxy requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import scenarios
+from bench.gateway import CONFIG, Credentials, make_credentials, probe, start_gateway
+from bench.machine import machine_info
+from bench.nginx import UPSTREAM_BODY, _common, nginx_binary, proxy_conf, start_nginx, upstream_conf
+from bench.procs import Service, cpu_seconds, free_port
+from bench.wrk import run_wrk, wrk_binary
+from gateway.config.loader import load_config
+from gateway.decision import contract
+from gateway.decision.frontend_plan import make_plan
+from gateway.decision.nginx import http_block
+
+RESULTS = Path(__file__).parent / "results"
+TARGET_RATIO = 0.5
+SCENARIO = scenarios.ESPO
+
+
+def decision_config(workdir: Path) -> Path:
+    """bench/gateway.yaml with decision mode on for its upstreams (policies by absolute path)."""
+    data = yaml.safe_load(CONFIG.read_text())
+    data["policies"] = [str((CONFIG.parent / entry).resolve()) for entry in data["policies"]]
+    data["decision"] = {"trusted_proxies": ["127.0.0.1/32"], "upstreams": list(data["upstreams"])}
+    path = workdir / "gateway-decision.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def decision_nginx_conf(
+    workdir: Path, config: Path, credentials: Credentials, port: int, gateway: Service
+) -> str:
+    """The generated front-proxy config inside the same process settings as bench/nginx.py's proxy."""
+    plan = make_plan(
+        load_config(config, credentials.environ),
+        listen=f"127.0.0.1:{port}",
+        gateway=f"127.0.0.1:{gateway.port}",
+    )
+    return _common(workdir, "decision") + "  access_log /dev/null combined;\n" + http_block(plan) + "}\n"
+
+
+def check(front: Service, gateway: Service, token: str) -> None:
+    """The decision path really answers the upstream's body, with an HMAC decided by the gateway."""
+    load = SCENARIO.load(token, via_gateway=True)
+    status, body = probe(front.url + load.path, load.method, dict(load.headers))
+    if status != 200 or body.decode() != UPSTREAM_BODY:
+        raise RuntimeError(f"decision via nginx answered {status}: {body[:300]!r}")
+    asked = {**load.headers, "X-Original-Method": "GET", "X-Original-URI": load.path}
+    status, _ = probe(gateway.url + "/_crm_gateway/authz", "GET", asked)
+    if status != 200:
+        raise RuntimeError(f"the decision endpoint answered {status}")
+
+
+def measure(
+    service: Service, cpu_of: Sequence[Service], path_from_gateway: bool, token: str, args: Any
+) -> dict[str, Any]:
+    load = SCENARIO.load(token, via_gateway=path_from_gateway)
+    run_wrk(service.url, load, connections=args.connections, duration_s=args.warmup)
+    before = sum(cpu_seconds(s.pid) for s in cpu_of)
+    result = run_wrk(service.url, load, connections=args.connections, duration_s=args.duration)
+    data = result.as_dict()
+    data["valid"] = result.error_count == 0
+    data["server_cpu_s"] = round(sum(cpu_seconds(s.pid) for s in cpu_of) - before, 2)
+    return data
+
+
+def run(args: Any, workdir: Path) -> dict[str, Any]:
+    services: list[Service] = []
+
+    def keep(service: Service) -> Service:
+        services.append(service)
+        return service
+
+    try:
+        up_port, proxy_port, front_port, chain_port = free_port(), free_port(), free_port(), free_port()
+        upstream = keep(start_nginx(workdir, "upstream", upstream_conf(workdir, up_port), up_port))
+        plain = keep(start_nginx(workdir, "proxy", proxy_conf(workdir, proxy_port, up_port), proxy_port))
+        credentials = make_credentials(upstream.url)
+        config = decision_config(workdir)
+        gateway = keep(start_gateway(workdir, credentials, config=config, name="gateway-decision"))
+        conf = decision_nginx_conf(workdir, config, credentials, front_port, gateway)
+        front = keep(start_nginx(workdir, "decision", conf, front_port))
+        chain = keep(start_nginx(workdir, "chain", proxy_conf(workdir, chain_port, gateway.port), chain_port))
+        token = credentials.token
+        check(front, gateway, token)
+        results = {
+            "nginx_proxy": measure(plain, [plain, upstream], False, token, args),
+            "nginx_decision": measure(front, [front, gateway, upstream], True, token, args),
+            "gateway_proxy": measure(gateway, [gateway, upstream], True, token, args),
+            "nginx_to_gateway_proxy": measure(chain, [chain, gateway, upstream], True, token, args),
+        }
+    finally:
+        for service in reversed(services):
+            service.stop()
+    decided = results["nginx_decision"]["requests_per_s"]
+    ratio = decided / max(1e-9, results["nginx_proxy"]["requests_per_s"])
+    chained = decided / max(1e-9, results["nginx_to_gateway_proxy"]["requests_per_s"])
+    return {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine_info(),
+            "scenario": SCENARIO.description,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "wrk": "1 thread, keep-alive, bench/lua/bench.lua",
+            "decision_headers": [
+                contract.UPSTREAM,
+                contract.URI,
+                contract.set_header("X-Hmac-Authorization"),
+            ],
+        },
+        "results": results,
+        "decision_vs_nginx_proxy": round(ratio, 3),
+        "decision_vs_nginx_to_gateway_proxy": round(chained, 3),
+        "target": TARGET_RATIO,
+        "target_met": ratio >= TARGET_RATIO,
+    }
+
+
+def summary(report: dict[str, Any]) -> str:
+    lines = [f"{'target':<24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu s':>8}  errors"]
+    for name, data in report["results"].items():
+        errors = sum(data["errors"].values())
+        lines.append(
+            f"{name:<24}{data['requests_per_s']:>10.0f}{data['p50_ms']:>9.2f}{data['p99_ms']:>9.2f}"
+            f"{data['server_cpu_s']:>8.1f}  {errors}"
+        )
+    verdict = "met" if report["target_met"] else "NOT met"
+    lines.append(
+        f"decision / plain proxy = {report['decision_vs_nginx_proxy']:.2f} "
+        f"(target >= {TARGET_RATIO}: {verdict})"
+    )
+    lines.append(
+        f"decision / nginx in front of proxy mode = {report['decision_vs_nginx_to_gateway_proxy']:.2f}"
+    )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.decision_bench", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--duration", type=int, default=10, help="seconds of measured load per target (default 10)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=2, help="seconds of load before each measurement (default 2)"
+    )
+    p.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
+    p.add_argument("--out", type=Path, default=None, help="JSON result file (default bench/results/...)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    missing = [name for name, found in (("wrk", wrk_binary()), ("nginx", nginx_binary())) if found is None]
+    if missing:
+        print(f"missing: {', '.join(missing)} (apt-get install -y wrk nginx-light)", file=sys.stderr)
+        return 2
+    out: Path = args.out or RESULTS / f"decision-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    with tempfile.TemporaryDirectory(prefix="crmgw-decision-bench-") as tmp:
+        report = run(args, Path(tmp))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(summary(report))
+    print(f"\nwritten: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

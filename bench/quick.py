@@ -1,0 +1,89 @@
+"""python -m bench.quick [--scenario NAME] [-c C] [--seconds S] [--repeat N] [--rate R]: gateway only.
+
+The before/after check for one optimisation: the nginx JSON upstream and one gateway worker as in
+`python -m bench.run`, a warm-up, then N runs of one scenario; prints each run and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import scenarios
+from bench.gateway import CONFIG, CONFIG_REDIS, make_credentials, start_gateway
+from bench.measure import Measured
+from bench.measure import load as measured_load
+from bench.nginx import start_nginx, upstream_conf
+from bench.procs import Service, free_port
+from bench.redis import start_redis
+
+
+def quick(args: argparse.Namespace, workdir: Path) -> list[Measured]:
+    scenario = next(s for s in scenarios.ALL if s.name == args.scenario)
+    services: list[Service] = []
+    try:
+        port = free_port()
+        upstream = start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+        services.append(upstream)
+        redis_url = ""
+        if args.redis:
+            redis = start_redis(workdir)
+            services.append(redis)
+            redis_url = f"redis://127.0.0.1:{redis.port}"
+        creds = make_credentials(upstream.url, redis_url)
+        config = CONFIG_REDIS if args.redis else CONFIG
+        gateway = start_gateway(workdir, creds, config=config, workers=args.workers)
+        services.append(gateway)
+        token = creds.token
+        measured_load(gateway, scenario, token, gateway=True, connections=args.concurrency, duration_s=2)
+        return [
+            measured_load(
+                gateway,
+                scenario,
+                token,
+                gateway=True,
+                connections=args.concurrency,
+                duration_s=args.seconds,
+                rate=args.rate,
+            )
+            for _ in range(args.repeat)
+        ]
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.quick", description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", choices=[s.name for s in scenarios.ALL], default=scenarios.ESPO.name)
+    p.add_argument("-c", "--concurrency", type=int, default=16)
+    p.add_argument("--seconds", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--rate", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--redis", action="store_true", help="the Redis limiter (bench/gateway-redis.yaml)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="crmgw-quick-") as tmp:
+        runs = quick(args, Path(tmp))
+    rows = [(m.run, 1e6 * m.cpu_s / max(m.run.requests, 1)) for m in runs]
+    for run, cpu in rows:
+        print(
+            f"{run.requests_per_s:9.1f} req/s  p50 {run.p50_ms:7.3f}  p90 {run.p90_ms:7.3f}  "
+            f"p99 {run.p99_ms:7.3f} ms  cpu {cpu:6.1f} us/req  errors {run.error_count}"
+        )
+    med = statistics.median
+    print(
+        f"median {med(r.requests_per_s for r, _ in rows):.1f} req/s  "
+        f"p50 {med(r.p50_ms for r, _ in rows):.3f}  "
+        f"p90 {med(r.p90_ms for r, _ in rows):.3f}  p99 {med(r.p99_ms for r, _ in rows):.3f} ms  "
+        f"cpu {med(c for _, c in rows):.1f} us/req"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

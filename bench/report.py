@@ -1,0 +1,144 @@
+"""Targets from issue 6 checked against a result (reported, never asserted), and a readable summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _target(name: str, goal: str, measured: float | None, met: bool | None, note: str = "") -> dict[str, Any]:
+    return {
+        "name": name,
+        "target": goal,
+        "measured": measured,
+        "met": met,
+        **({"note": note} if note else {}),
+    }
+
+
+def _at(results: dict[str, Any], scenario: str, concurrency: int) -> dict[str, Any] | None:
+    for entry in results["throughput"]:
+        if entry["scenario"] == scenario and entry["concurrency"] == concurrency:
+            return entry
+    return None
+
+
+def targets(results: dict[str, Any], main_level: int) -> list[dict[str, Any]]:
+    out = []
+    main = _at(results, "espo-hmac", main_level)
+    tput = main.get("gateway_vs_nginx") if main else None
+    out.append(
+        _target(
+            f"throughput gateway/nginx, 1 worker, c={main_level}",
+            ">= 0.25",
+            tput,
+            None if tput is None else tput >= 0.25,
+        )
+    )
+    added = results["fixed_rate"].get("added_ms_vs_nginx", {})
+    rate = results["fixed_rate"].get("rate_per_s")
+    for p, limit in (("p50", 0.4), ("p99", 1.5)):
+        value = added.get(p)
+        met = None if value is None else value <= limit
+        out.append(_target(f"added {p} latency vs nginx at {rate} req/s (ms)", f"<= +{limit}", value, met))
+    redis = results["redis"]
+    r = redis.get("redis_vs_memory")
+    out.append(_target("Redis limiter throughput / memory", ">= 0.85", r, None if r is None else r >= 0.85))
+    soak = results["soak"]
+    growth = soak["rss_growth_pct"]
+    out.append(
+        _target(f"RSS growth over the soak ({soak['requests']} requests) %", "< 10", growth, growth < 10)
+    )
+    fd_growth = soak["fds_after"] - soak["fds_before"]
+    out.append(_target("open fd growth over the soak", "<= 0", fd_growth, fd_growth <= 0))
+    workers = results["workers"]
+    w = workers.get("two_vs_one")
+    cores_allow = workers.get("cores_allow", False)
+    out.append(
+        _target(
+            "--workers 2 throughput / 1 worker",
+            ">= 1.6 where cores allow",
+            w,
+            (w >= 1.6) if (w is not None and cores_allow) else None,
+            ""
+            if cores_allow
+            else f"{workers.get('cpus')} CPUs shared by wrk, nginx and the gateway: not judged",
+        )
+    )
+    return out
+
+
+def _row(label: str, run: dict[str, Any] | None) -> str:
+    if not run:
+        return f"  {label:<22} -"
+    flag = "" if run.get("valid", True) else "  (ERRORS: " + str(run["errors"]) + ")"
+    return (
+        f"  {label:<22} {run['requests_per_s']:>9.0f} req/s   p50 {run['p50_ms']:>7.3f}  "
+        f"p90 {run['p90_ms']:>7.3f}  p99 {run['p99_ms']:>7.3f} ms  "
+        f"cpu {run.get('cpu_us_per_request')} us/req{flag}"
+    )
+
+
+def _comparison(title: str, entry: dict[str, Any]) -> list[str]:
+    lines = [title]
+    for name in ("direct", "nginx", "aiohttp", "gateway"):
+        if name in entry:
+            lines.append(_row(name, entry[name]))
+    if "gateway_vs_nginx" in entry:
+        added = entry["added_ms_vs_nginx"]
+        lines.append(
+            f"  gateway/nginx {entry['gateway_vs_nginx']} "
+            f"(CPU per request x{entry['cpu_per_request_gateway_vs_nginx']}), "
+            f"gateway/direct {entry.get('gateway_vs_direct')}; "
+            f"added p50 {added['p50']:+.3f} p90 {added['p90']:+.3f} p99 {added['p99']:+.3f} ms"
+        )
+    return lines
+
+
+def summary(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    m = meta["machine"]
+    lines = [
+        f"crm-auth-gateway benchmark ({meta['mode']}) {meta['date']}",
+        f"  {m['cpu_model']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; {m['tools']['wrk']}, "
+        f"nginx {m['tools']['nginx']}; load average at start {meta.get('loadavg_at_start')}",
+        "",
+    ]
+    for entry in results["throughput"]:
+        lines += _comparison(f"{entry['scenario']}  c={entry['concurrency']}", entry)
+    if "framework_floor" in results:
+        floor = results["framework_floor"]
+        lines += _comparison(f"framework floor (bare aiohttp proxy)  c={floor['concurrency']}", floor)
+        lines.append(f"  gateway/aiohttp {floor['gateway_vs_aiohttp']}")
+    v3 = results["v3_chain"]
+    lines += _comparison(f"v3 chain  c={v3['concurrency']}", v3)
+    if "fixed_rate" in v3:
+        lines += _comparison(f"v3 chain at {v3['fixed_rate']['rate_per_s']} req/s", v3["fixed_rate"])
+    fixed = results["fixed_rate"]
+    lines += _comparison(f"fixed rate {fixed['rate_per_s']} req/s, c={fixed['concurrency']}", fixed)
+    redis = results["redis"]
+    if redis.get("available"):
+        lines.append(f"redis limiter  c={redis['concurrency']}")
+        lines.append(_row("gateway memory", redis["memory"]))
+        lines.append(_row("gateway redis", redis["redis"]))
+        lines.append(_row(f"redis @{redis['fixed_rate']['rate_per_s']}/s", redis["fixed_rate"]["gateway"]))
+        lines.append(f"  redis/memory {redis['redis_vs_memory']}")
+    else:
+        lines.append(f"redis limiter: skipped ({redis.get('reason')})")
+    soak = results["soak"]
+    lines.append(
+        f"soak: {soak['requests']} requests in {soak['seconds']} s; RSS {soak['rss_kib_before']} -> "
+        f"{soak['rss_kib_after']} KiB ({soak['rss_growth_pct']:+.2f} %), fds {soak['fds_before']} -> "
+        f"{soak['fds_after']}"
+    )
+    workers = results["workers"]
+    lines.append(f"workers  c={workers['concurrency']}")
+    lines.append(_row("1 worker", workers["one"]))
+    lines.append(_row("2 workers", workers["two"]))
+    lines.append(f"  2 workers / 1 worker {workers['two_vs_one']} ({workers['cpus']} CPUs)")
+    lines.append("")
+    lines.append("targets (reported, not asserted):")
+    for t in results["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        note = f"  [{t['note']}]" if "note" in t else ""
+        lines.append(f"  {verdict:<6} {t['name']}: {t['measured']} (target {t['target']}){note}")
+    return "\n".join(lines)
