@@ -39,7 +39,7 @@ class Exchange:
 
     def fail(self, error: GatewayError) -> None:
         self.reason = error.reason
-        if self.decision == "allow":
+        if self.decision in ("allow", "shadow-deny"):
             self.decision = "error"
         if isinstance(error, AuthenticationError):
             self.decision = "deny"
@@ -94,6 +94,7 @@ def access_record(ex: Exchange, status: int, duration: float) -> AccessRecord:
         upstream=ex.upstream,
         operations=operation_strings(ex.operations),
         rule=ex.rule or None,
+        shadow=tuple(ex.shadow),
         upstream_ms=None if ex.upstream_seconds is None else ex.upstream_seconds * 1000.0,
         bytes_out=ex.bytes_out,
         limiter=None

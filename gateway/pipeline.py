@@ -183,6 +183,8 @@ def authorize(
     ex.decision = "allow" if decision.allowed else "deny"
     ex.rule = decision.rule
     ex.shadow = [s.rule for s in decision.shadow if not s.allowed]
+    if decision.allowed and ex.shadow:
+        ex.decision = "shadow-deny"  # allowed; a shadow policy would have refused it
     if not decision.allowed:
         denied = decision.denied
         if denied is not None:

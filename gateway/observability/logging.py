@@ -158,6 +158,8 @@ class AccessRecord:
     upstream: str | None = None
     operations: tuple[str, ...] = ()
     rule: str | None = None
+    shadow: tuple[str, ...] = ()
+    """Rules of shadow policies that would have denied this request (never enforced)."""
     upstream_ms: float | None = None
     bytes_in: int = 0
     bytes_out: int = 0
@@ -195,6 +197,7 @@ def access_fields(record: AccessRecord) -> dict[str, Any]:
         "operations": list(record.operations),
         "decision": record.decision,
         "rule": record.rule,
+        "shadow": list(record.shadow),
         "status": record.status,
         "duration_ms": _ms(record.duration_ms),
         "upstream_ms": _ms(record.upstream_ms),
@@ -268,12 +271,14 @@ def _fast_line(record: AccessRecord) -> str:
             f'"backend":{_text(limiter.backend)}}}'
         )
     operations = ",".join([_text(op) for op in record.operations])
+    shadow = ",".join([_text(rule) for rule in record.shadow])
     return (
         f'{{"time":{_text(record.time)},"request_id":{_text(record.request_id)},'
         f'"method":{_text(record.method)},"route":{_text(record.route)},'
         f'"principal":{_text(record.principal)},"issuer":{_text(record.issuer)},'
         f'"upstream":{_text(record.upstream)},"operations":[{operations}],'
-        f'"decision":{_text(record.decision)},"rule":{_text(record.rule)},"status":{_number(record.status)},'
+        f'"decision":{_text(record.decision)},"rule":{_text(record.rule)},"shadow":[{shadow}],'
+        f'"status":{_number(record.status)},'
         f'"duration_ms":{_number(_ms(record.duration_ms))},"upstream_ms":{_number(_ms(record.upstream_ms))},'
         f'"bytes_in":{_number(record.bytes_in)},"bytes_out":{_number(record.bytes_out)},'
         f'"limiter":{limiter_json},"reason":{_text(record.reason)},"client_ip":{_text(record.client_ip)}}}'

@@ -75,13 +75,16 @@ def _connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
 
 
 def outbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop, credentials and anything the gateway sets itself."""
+    """The client's headers minus hop-by-hop, credentials and anything the gateway sets itself.
+
+    Names with an underscore are dropped too: some server set-ups hand ``X_Civi_Auth`` to PHP as the
+    same variable as ``X-Civi-Auth`` (nginx and Apache drop such headers by default for that reason)."""
     tokens = _connection_tokens(headers)
     drop = _DROP_OUT | tokens if tokens else _DROP_OUT
     return CIMultiDict(
         (k, v)
         for k, v in headers.items()
-        if (low := k.lower()) not in drop and not low.startswith(CREDENTIAL_PREFIXES)
+        if (low := k.lower()) not in drop and not low.startswith(CREDENTIAL_PREFIXES) and "_" not in low
     )
 
 

@@ -47,6 +47,8 @@ async def test_client_credentials_and_spoofable_headers_never_reach_the_upstream
         "Proxy-Authorization": "Basic eA==",
         "Connection": "keep-alive, X-Drop-Me",
         "X-Drop-Me": "hop",
+        "X_Civi_Auth": "Bearer client-key",
+        "X_Api_Key": "client-key",
         "X-Keep-Me": "yes",
         "X-Request-ID": "client-req-0001",
     }
@@ -69,6 +71,8 @@ async def test_client_credentials_and_spoofable_headers_never_reach_the_upstream
         "proxy-authorization",
         "x-drop-me",
         "authorization",
+        "x_civi_auth",
+        "x_api_key",
     ):
         assert name not in seen, name
     assert seen["x-api-key"] == "e69c94ab64c728e7639ec4296fa086c4"
