@@ -1,5 +1,5 @@
-"""python -m bench.decision_bench [--duration S] [--connections N] [--out FILE]: nginx in front of the
-gateway's decision endpoint, against nginx as a plain reverse proxy, to the same upstream.
+"""python -m bench.decision_bench [--duration S] [--connections N] [--cache-seconds N] [--out FILE]: nginx in
+front of the gateway's decision endpoint, against nginx as a plain reverse proxy, to the same upstream.
 
 Everything on 127.0.0.1, stopped at the end, one worker each: nginx answering a fixed JSON body (the
 upstream, bench/nginx.py), nginx as a plain reverse proxy to it (the baseline), `crm-gateway serve` with
@@ -7,7 +7,10 @@ bench/gateway.yaml plus a ``decision:`` section, and nginx configured by `crm-ga
 (every request asks the gateway with ``auth_request``, then nginx carries the bytes). One wrk run per
 target of cached-token GETs (the EspoCRM Lead list of bench/scenarios.py, HMAC-signed per request); for
 reference, the gateway's proxy mode alone and behind a plain nginx proxy (today's way of putting nginx in
-front of it). Target: decision >= 0.5 x plain proxy requests/s.
+front of it). The decision front runs twice: without the decision cache, and with it on
+(``--decision-cache-seconds``, ``--cache-seconds``, default 10; 0 leaves that run out): wrk repeats one GET
+with one token, so with the cache nearly every decision is a hit. Target: decision >= 0.5 x plain proxy
+requests/s.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from bench.procs import Service, cpu_seconds, free_port
 from bench.wrk import run_wrk, wrk_binary
 from gateway.config.loader import load_config
 from gateway.decision import contract
+from gateway.decision.cache import DecisionCache
 from gateway.decision.frontend_plan import make_plan
 from gateway.decision.nginx import http_block
 
@@ -51,15 +55,29 @@ def decision_config(workdir: Path) -> Path:
 
 
 def decision_nginx_conf(
-    workdir: Path, config: Path, credentials: Credentials, port: int, gateway: Service
+    workdir: Path,
+    config: Path,
+    credentials: Credentials,
+    port: int,
+    gateway: Service,
+    *,
+    name: str = "decision",
+    cache_seconds: int = 0,
 ) -> str:
     """The generated front-proxy config inside the same process settings as bench/nginx.py's proxy."""
+    cache = None
+    if cache_seconds:
+        folder = workdir / f"{name}-cache"
+        folder.mkdir()
+        folder.chmod(0o777)  # written by the unprivileged worker when the master runs as root
+        cache = DecisionCache(cache_seconds, str(folder))
     plan = make_plan(
         load_config(config, credentials.environ),
         listen=f"127.0.0.1:{port}",
         gateway=f"127.0.0.1:{gateway.port}",
+        cache=cache,
     )
-    return _common(workdir, "decision") + "  access_log /dev/null combined;\n" + http_block(plan) + "}\n"
+    return _common(workdir, name) + "  access_log /dev/null combined;\n" + http_block(plan) + "}\n"
 
 
 def check(front: Service, gateway: Service, token: str) -> None:
@@ -94,6 +112,7 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
         services.append(service)
         return service
 
+    workdir.chmod(0o755)  # the nginx workers reach their temp and cache folders below it
     try:
         up_port, proxy_port, front_port, chain_port = free_port(), free_port(), free_port(), free_port()
         upstream = keep(start_nginx(workdir, "upstream", upstream_conf(workdir, up_port), up_port))
@@ -104,20 +123,41 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
         conf = decision_nginx_conf(workdir, config, credentials, front_port, gateway)
         front = keep(start_nginx(workdir, "decision", conf, front_port))
         chain = keep(start_nginx(workdir, "chain", proxy_conf(workdir, chain_port, gateway.port), chain_port))
+        cached = None
+        if args.cache_seconds:
+            cached_port = free_port()
+            conf = decision_nginx_conf(
+                workdir,
+                config,
+                credentials,
+                cached_port,
+                gateway,
+                name="decision-cached",
+                cache_seconds=args.cache_seconds,
+            )
+            cached = keep(start_nginx(workdir, "decision-cached", conf, cached_port))
         token = credentials.token
         check(front, gateway, token)
+        if cached is not None:
+            check(cached, gateway, token)
         results = {
             "nginx_proxy": measure(plain, [plain, upstream], False, token, args),
             "nginx_decision": measure(front, [front, gateway, upstream], True, token, args),
             "gateway_proxy": measure(gateway, [gateway, upstream], True, token, args),
             "nginx_to_gateway_proxy": measure(chain, [chain, gateway, upstream], True, token, args),
         }
+        if cached is not None:
+            results["nginx_decision_cached"] = measure(cached, [cached, gateway, upstream], True, token, args)
     finally:
         for service in reversed(services):
             service.stop()
     decided = results["nginx_decision"]["requests_per_s"]
     ratio = decided / max(1e-9, results["nginx_proxy"]["requests_per_s"])
     chained = decided / max(1e-9, results["nginx_to_gateway_proxy"]["requests_per_s"])
+    cached_ratio = None
+    if "nginx_decision_cached" in results:
+        cached_rps = results["nginx_decision_cached"]["requests_per_s"]
+        cached_ratio = round(cached_rps / max(1e-9, results["nginx_proxy"]["requests_per_s"]), 3)
     return {
         "meta": {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -126,6 +166,7 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "decision_cache_seconds": args.cache_seconds,
             "wrk": "1 thread, keep-alive, bench/lua/bench.lua",
             "decision_headers": [
                 contract.UPSTREAM,
@@ -136,8 +177,10 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
         "results": results,
         "decision_vs_nginx_proxy": round(ratio, 3),
         "decision_vs_nginx_to_gateway_proxy": round(chained, 3),
+        "decision_cached_vs_nginx_proxy": cached_ratio,
         "target": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
+        "target_met_with_cache": cached_ratio is not None and cached_ratio >= TARGET_RATIO,
     }
 
 
@@ -157,6 +200,11 @@ def summary(report: dict[str, Any]) -> str:
     lines.append(
         f"decision / nginx in front of proxy mode = {report['decision_vs_nginx_to_gateway_proxy']:.2f}"
     )
+    cached = report["decision_cached_vs_nginx_proxy"]
+    if cached is not None:
+        verdict = "met" if report["target_met_with_cache"] else "NOT met"
+        seconds = report["meta"]["decision_cache_seconds"]
+        lines.append(f"decision with a {seconds} s cache / plain proxy = {cached:.2f} ({verdict})")
     return "\n".join(lines)
 
 
@@ -169,6 +217,12 @@ def _parser() -> argparse.ArgumentParser:
         "--warmup", type=int, default=2, help="seconds of load before each measurement (default 2)"
     )
     p.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
+    p.add_argument(
+        "--cache-seconds",
+        type=int,
+        default=10,
+        help="decision cache TTL of the cached run (default 10; 0: no cached run)",
+    )
     p.add_argument("--out", type=Path, default=None, help="JSON result file (default bench/results/...)")
     return p
 

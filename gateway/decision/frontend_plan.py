@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.config.model import GatewayConfig, UpstreamConfig
+from gateway.decision.cache import DecisionCache, checked_seconds
 from gateway.errors import ConfigError
 
 READ_METHODS = ("GET", "HEAD")
@@ -60,6 +61,8 @@ class Plan:
     routes: tuple[Route, ...]
     targets: tuple[Target, ...]
     max_body_bytes: int
+    cache: DecisionCache | None = None
+    """nginx only: keep allow decisions this long (``--decision-cache-seconds``); None = ask every time."""
 
     @property
     def listen_host(self) -> str:
@@ -82,7 +85,9 @@ def address(text: str, what: str) -> str:
     return text
 
 
-def make_plan(config: GatewayConfig, *, listen: str, gateway: str | None) -> Plan:
+def make_plan(
+    config: GatewayConfig, *, listen: str, gateway: str | None, cache: DecisionCache | None = None
+) -> Plan:
     decision = config.decision
     if not decision.enabled:
         raise ConfigError(
@@ -104,6 +109,8 @@ def make_plan(config: GatewayConfig, *, listen: str, gateway: str | None) -> Pla
                 "config cannot match"
             )
         routes.append(Route(up.name, up.hosts, up.path_prefix, decision.serves(up.name)))
+    if cache is not None:
+        checked_seconds(config, cache.seconds)
     targets = tuple(Target(up.name, *_origin(up)) for up in config.upstreams if decision.serves(up.name))
     return Plan(
         listen=address(listen, "--listen"),
@@ -113,6 +120,7 @@ def make_plan(config: GatewayConfig, *, listen: str, gateway: str | None) -> Pla
         routes=tuple(routes),
         targets=targets,
         max_body_bytes=max(up.max_body_bytes for up in config.upstreams),
+        cache=cache if cache is not None and cache.seconds > 0 else None,
     )
 
 

@@ -5,7 +5,9 @@ through the gateway's denial endpoint so the client sees the gateway's status, h
 
 from __future__ import annotations
 
+from gateway.decision import cache as decision_cache
 from gateway.decision import contract
+from gateway.decision.cache import DecisionCache
 from gateway.decision.frontend_plan import ORIGINAL_HEADERS, READ_METHODS, Plan, Route
 
 _HEADER = "# crm-auth-gateway front proxy for nginx (decision mode), made by `crm-gateway frontend nginx`.\n"
@@ -55,6 +57,8 @@ def http_block(plan: Plan) -> str:
     out.append(
         f'  map ${xrw} $crm_requested_with {{\n    "" $http_x_requested_with;\n    default ${xrw};\n  }}\n'
     )
+    if plan.cache is not None:
+        out += _cache_http(plan.cache)
     out.append(f"  upstream crm_gateway {{\n    server {plan.gateway};\n    keepalive 64;\n  }}\n")
     for i, t in enumerate(plan.targets):
         out.append(
@@ -74,7 +78,7 @@ def _server(plan: Plan) -> str:
 
     location = {plan.decision_path} {{
       internal;
-{_auth_subrequest()}    }}
+{_auth_subrequest(plan.cache)}    }}
     location ^~ {plan.decision_path}/ {{
       internal;
     }}
@@ -88,7 +92,7 @@ def _server(plan: Plan) -> str:
 
     location @crm_decide {{
       auth_request {plan.decision_path};
-{_decided()}    }}
+{_decided(plan.cache)}    }}
 
     location @crm_denied {{
       rewrite ^ {plan.denial_path} break;
@@ -104,7 +108,36 @@ def _server(plan: Plan) -> str:
 """
 
 
-def _auth_subrequest() -> str:
+def _cache_http(cache: DecisionCache) -> list[str]:
+    """The cache zone, and what a cache hit must not replay: the request id and the rate-limit state of the
+    answer that was kept (a hit gets nginx's own ``$request_id`` and no RateLimit headers)."""
+    out = [f"  # Decision cache: allow answers are kept {cache.seconds} s (docs/decision-mode.md).\n"]
+    out += [f"  {line}\n" for line in decision_cache.http_lines(cache)]
+    for name, (kind, on_hit) in _FRESH_ON_HIT.items():
+        out.append(
+            f"  map $crm_decision_cache ${_fresh(name)} {{\n    HIT {on_hit};\n"
+            f"    default ${var(kind + '-' + name)};\n  }}\n"
+        )
+    return out
+
+
+_FRESH_ON_HIT = {
+    "X-Request-ID": ("set", "$request_id"),
+    "RateLimit": ("reply", '""'),
+    "RateLimit-Policy": ("reply", '""'),
+}
+
+
+def _fresh(name: str) -> str:
+    return "crm_fresh_" + name.lower().replace("-", "_")
+
+
+def _value(kind: str, name: str, cache: DecisionCache | None) -> str:
+    """The variable a header is sent from: the answer's, or with the cache on one a hit cannot make stale."""
+    return "$" + (_fresh(name) if cache is not None and name in _FRESH_ON_HIT else var(f"{kind}-{name}"))
+
+
+def _auth_subrequest(cache: DecisionCache | None) -> str:
     lines = [
         "proxy_pass http://crm_gateway;",
         "proxy_http_version 1.1;",
@@ -123,6 +156,7 @@ def _auth_subrequest() -> str:
         "proxy_set_header X-Forwarded-Proto $scheme;",
         "proxy_buffer_size 16k;",
         "proxy_buffers 4 16k;",
+        *(decision_cache.subrequest_lines(cache) if cache is not None else ()),
     ]
     return "".join(f"      {line}\n" for line in lines)
 
@@ -143,8 +177,9 @@ def _proxy_mode() -> str:
     return "".join(f"      {line}\n" for line in lines)
 
 
-def _decided() -> str:
+def _decided(cache: DecisionCache | None) -> str:
     lines = [
+        *(["auth_request_set $crm_decision_cache $upstream_cache_status;"] if cache is not None else []),
         f"auth_request_set $crm_upstream {from_decision(contract.UPSTREAM)};",
         f"auth_request_set $crm_uri {from_decision(contract.URI)};",
         f"auth_request_set $crm_denial {from_decision(contract.DENIAL)};",
@@ -168,26 +203,30 @@ def _decided() -> str:
         "proxy_set_header X-Forwarded-Host $host;",
     ]
     for name in contract.SETTABLE:
-        value = "$crm_requested_with" if name == contract.REQUESTED_WITH else f"${var('set-' + name)}"
+        value = "$crm_requested_with" if name == contract.REQUESTED_WITH else _value("set", name, cache)
         lines.append(f"proxy_set_header {name} {value};")
     lines += [f'proxy_set_header {name} "";' for name in contract.STRIPPED]
     lines += ["proxy_hide_header Set-Cookie;", "proxy_hide_header WWW-Authenticate;"]
-    lines += [f"add_header {name} ${var('reply-' + name)} always;" for name in contract.REPLY]
+    lines += [f"add_header {name} {_value('reply', name, cache)} always;" for name in contract.REPLY]
     return "".join(f"      {line}\n" for line in lines)
 
 
-def standalone(plan: Plan, *, workers: str = "auto") -> str:
+def _warning(warning: str | None) -> str:
+    return f"# {warning}\n" if warning else ""
+
+
+def standalone(plan: Plan, *, workers: str = "auto", warning: str | None = None) -> str:
     """A whole nginx.conf: paths relative to the prefix (``nginx -p DIR -c nginx.conf -e stderr``)."""
     temp = "".join(
         f"  {kind}_temp_path {kind}_temp;\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return (
-        f"{_HEADER}worker_processes {workers};\npid nginx.pid;\nerror_log stderr warn;\n"
+        f"{_HEADER}{_warning(warning)}worker_processes {workers};\npid nginx.pid;\nerror_log stderr warn;\n"
         "events {\n  worker_connections 4096;\n}\n"
         f"http {{\n{temp}  access_log off;\n  keepalive_requests 100000;\n{http_block(plan)}}}\n"
     )
 
 
-def snippet(plan: Plan) -> str:
+def snippet(plan: Plan, *, warning: str | None = None) -> str:
     """The ``http { }`` contents alone, for an existing nginx (e.g. /etc/nginx/conf.d/crm-gateway.conf)."""
-    return _HEADER + http_block(plan)
+    return _HEADER + _warning(warning) + http_block(plan)
