@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.dialects.base import Operation
 from gateway.errors import AuthenticationError, GatewayError
 from gateway.observability.logging import AccessRecord, LimiterOutcome, operation_strings
+from gateway.observability.request_id import accept_or_generate
 from gateway.ratelimit.base import LimitResult
 
 if TYPE_CHECKING:
@@ -43,6 +44,16 @@ class Exchange:
             self.decision = "error"
         if isinstance(error, AuthenticationError):
             self.decision = "deny"
+
+
+def begin(request: web.Request, now: float) -> Exchange:
+    """The record of a request that has just arrived (its X-Request-ID accepted when valid)."""
+    return Exchange(
+        request_id=accept_or_generate(request.headers.get("X-Request-ID")),
+        method=request.method,
+        started=now,
+        client_ip=request.remote or "",
+    )
 
 
 def render_plain(error: GatewayError, ex: Exchange) -> web.Response:

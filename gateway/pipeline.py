@@ -24,11 +24,10 @@ from gateway.errors import (
     PayloadTooLarge,
     RateLimited,
 )
-from gateway.exchange import Exchange, finish, render_plain
+from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.keys import STATE
 from gateway.limits import limits_for_request
 from gateway.observability.metrics import BreakerState
-from gateway.observability.request_id import accept_or_generate
 from gateway.proxy.breaker import Transition, log_transition
 from gateway.proxy.forward import Forwarded, forward
 from gateway.proxy.outbound import build_outbound
@@ -47,12 +46,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     rt = request.app[STATE].runtime
     assert rt is not None
     loop = asyncio.get_running_loop()
-    ex = Exchange(
-        request_id=accept_or_generate(request.headers.get("X-Request-ID")),
-        method=request.method,
-        started=loop.time(),
-        client_ip=request.remote or "",
-    )
+    ex = begin(request, loop.time())
     matched = rt.router.match(request.host, request.raw_path.split("?", 1)[0])
     if matched is None:
         refusal = render_plain(NotFound("no CRM is configured for this address", reason="no-route"), ex)

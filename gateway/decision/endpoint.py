@@ -21,9 +21,8 @@ from gateway.decision.forwarded import (
 from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import ErrorRendering, RequestView
 from gateway.errors import AuthenticationError, Forbidden, GatewayError, NotFound, ServiceUnavailable
-from gateway.exchange import Exchange, finish, render_plain
+from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.keys import STATE
-from gateway.observability.request_id import accept_or_generate
 from gateway.pipeline import authenticate, authorize, rate_limit
 from gateway.proxy.breaker import OPEN
 from gateway.proxy.headers import outbound_headers
@@ -37,12 +36,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     rt = request.app[STATE].runtime
     assert rt is not None
     loop = asyncio.get_running_loop()
-    ex = Exchange(
-        request_id=accept_or_generate(request.headers.get("X-Request-ID")),
-        method=request.method,
-        started=loop.time(),
-        client_ip=request.remote or "",
-    )
+    ex = begin(request, loop.time())
     if not rt.config.decision.trusts(request.remote):
         refusal = Forbidden("this endpoint answers the configured front proxies only", reason=UNTRUSTED)
         return finish(rt, ex, render_plain(refusal, ex), loop.time())
