@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from gateway.auth.principal import Principal
 from gateway.config.model import GatewayConfig
 from gateway.dialects.base import Operation
+from gateway.policy.cache import principal_key
 from gateway.policy.model import LimitRule
 from gateway.ratelimit.base import Limit, limit_key
 
@@ -40,7 +41,27 @@ def limits_for_request(
     config: GatewayConfig, principal: Principal, upstream: str, ops: Sequence[Operation]
 ) -> list[tuple[Limit, int]]:
     """Each applicable limit with its cost: the number of operations the rule covers (so a batch of
-    six calls costs six, and an entity rule is charged only for that entity's operations)."""
+    six calls costs six, and an entity rule is charged only for that entity's operations).
+
+    Memoised on the config's PolicySet by (rate-limit settings, ``principal_key``, upstream, operations)."""
+    settings = config.ratelimit
+    memo = config.policies.request_limits
+    key = (id(settings), principal_key(principal), upstream, tuple(ops))
+    try:
+        found = memo.get(key)
+    except TypeError:  # an operation built with unhashable parts: compute without the memo
+        return _limits(config, principal, upstream, ops)
+    # The entry keeps its settings alive, so their id cannot name other settings meanwhile.
+    if found is not None and found[0] is settings:
+        return list(found[1])
+    charged = _limits(config, principal, upstream, ops)
+    memo.put(key, (settings, tuple(charged)))
+    return charged
+
+
+def _limits(
+    config: GatewayConfig, principal: Principal, upstream: str, ops: Sequence[Operation]
+) -> list[tuple[Limit, int]]:
     charges = [
         *_request_wide(config.ratelimit.limits, ops),
         *config.policies.charges_for(principal, upstream, ops),

@@ -29,7 +29,13 @@ from gateway.errors import ConfigError
 from gateway.observability.logging import register_secret
 from gateway.observability.multiprocess import mark_worker_dead, values_shared
 from gateway.reload import config_fingerprint
-from gateway.server import STARTUP_FAILED, ListenError, run_server, run_with_best_loop
+from gateway.server import (
+    STARTUP_FAILED,
+    ListenError,
+    freeze_startup_objects,
+    run_server,
+    run_with_best_loop,
+)
 
 log = logging.getLogger("gateway.supervisor")
 
@@ -72,10 +78,12 @@ def supervise(
                 reuse_port=True,
                 watch=watch,
                 fingerprint=worker_fingerprint,
+                freeze_gc=True,
             )
         )
 
     log.info("supervisor pid %d: %d workers on %s:%d", os.getpid(), workers, host, port)
+    freeze_startup_objects()  # before forking: the workers share these pages untouched
     try:
         return Supervisor(workers, grace, run_worker, keep_open=reserved).run()
     finally:

@@ -27,6 +27,7 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 _OPTIONS = ("cms", "fk_map", "requested_with")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SOURCES = "civicrm.sources"
+_ROUTE = "civicrm.route"
 
 
 def _media_type(view: RequestView) -> str:
@@ -73,7 +74,16 @@ class CiviCrmDialect:
         return sources
 
     def route(self, view: RequestView) -> Route:
-        return locate(view, self.sources(view), self.cms)
+        """The request's route, located once per state of the view: recomputed when its parameters
+        (``sources``, new when ``view.form`` changes) or its path differ from the cached one's."""
+        sources = self.sources(view)
+        cached = view.extras.get(_ROUTE)
+        if cached is not None and cached[0] is sources and cached[1] == view.path and cached[2] == self.cms:
+            found: Route = cached[3]
+            return found
+        found = locate(view, sources, self.cms)  # a refusal (GatewayError) is not cached
+        view.extras[_ROUTE] = (sources, view.path, self.cms, found)
+        return found
 
     def _route_or_none(self, view: RequestView) -> Route | None:
         try:
@@ -90,8 +100,8 @@ class CiviCrmDialect:
         return route is not None and route.is_api
 
     def identify(self, view: RequestView) -> list[Operation]:
+        route = self.route(view)
         sources = self.sources(view)
-        route = locate(view, sources, self.cms)
         check_inputs(view, route)
         if route.kind in V3_KINDS:
             ops = civicrm_v3.identify(view, sources, route, self.schema)

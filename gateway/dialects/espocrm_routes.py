@@ -232,15 +232,71 @@ def _bind(route: Route, segments: list[str]) -> dict[str, str] | None:
     return params
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """The variable routes of one method and segment count, in registration order: those that can
+    match a given first segment, and those that can match any first segment (a placeholder there)."""
+
+    by_first: dict[str, tuple[Route, ...]]
+    any_first: tuple[Route, ...]
+
+    def for_first(self, first: str) -> tuple[Route, ...]:
+        return self.by_first.get(first, self.any_first)
+
+
+@dataclass(frozen=True, slots=True)
+class _MethodIndex:
+    """One method's routes: the static ones by their segments, the variable ones by segment count."""
+
+    static: dict[tuple[str, ...], Route]
+    dynamic: dict[int, _Candidates]
+
+
+def _candidates(group: list[Route]) -> _Candidates:
+    literals = {route.segments[0] for route in group if not route.segments[0].startswith(":")}
+    by_first = {
+        literal: tuple(r for r in group if r.segments[0] == literal or r.segments[0].startswith(":"))
+        for literal in literals
+    }
+    return _Candidates(by_first, tuple(r for r in group if r.segments[0].startswith(":")))
+
+
+def _index(routes: tuple[Route, ...]) -> dict[str, _MethodIndex]:
+    static: dict[str, dict[tuple[str, ...], Route]] = {}
+    dynamic: dict[str, dict[int, list[Route]]] = {}
+    for route in routes:
+        if route.static:
+            # The first registration wins, as in a linear scan.
+            static.setdefault(route.method, {}).setdefault(route.segments, route)
+        else:
+            dynamic.setdefault(route.method, {}).setdefault(len(route.segments), []).append(route)
+    return {
+        method: _MethodIndex(
+            static.get(method, {}),
+            {count: _candidates(group) for count, group in dynamic.get(method, {}).items()},
+        )
+        for method in static.keys() | dynamic.keys()
+    }
+
+
+_INDEX: dict[str, _MethodIndex] = _index(ROUTES)
+"""Built once: FastRoute's order (static routes first, then variable ones as registered) kept per method."""
+
+
 def _match_method(method: str, segments: list[str]) -> RouteMatch | None:
-    candidates = [route for route in ROUTES if route.method == method]
-    for static_pass in (True, False):
-        for route in candidates:
-            if route.static is not static_pass:
-                continue
-            params = _bind(route, segments)
-            if params is not None:
-                return RouteMatch(route, params)
+    index = _INDEX.get(method)
+    if index is None:
+        return None
+    route = index.static.get(tuple(segments))
+    if route is not None:
+        return RouteMatch(route, {})
+    candidates = index.dynamic.get(len(segments))
+    if candidates is None:
+        return None
+    for candidate in candidates.for_first(segments[0]):
+        params = _bind(candidate, segments)
+        if params is not None:
+            return RouteMatch(candidate, params)
     return None
 
 

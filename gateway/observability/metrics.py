@@ -60,6 +60,13 @@ class GatewayMetrics:
         self._clock = clock
         self._breaker_states: dict[tuple[str, str], str] = {}
         self._key_fetched_at: dict[str, float] = {}
+        # Labelled children of the per-request metrics, by their (already bounded) label values:
+        # ``.labels()`` validates and locks on every call. Never larger than the metrics' own series.
+        self._request_series: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+        self._upstream_series: dict[tuple[str, str], Histogram] = {}
+        self._upstream_counters: dict[tuple[Counter, str], Counter] = {}
+        self._load_gauges: dict[tuple[Gauge, str], Gauge] = {}
+        self._load_values: dict[tuple[Gauge, str], int] = {}
         request_labels = ["upstream", "entity", "action", "decision", "status_class"]
         if principal_label:
             request_labels.append("principal")
@@ -162,22 +169,44 @@ class GatewayMetrics:
         the request was refused before it was identified)."""
         b = self.bounds
         up, sc = b.upstream(upstream), lb.status_class(status)
-        values = [up, b.entity(entity), b.action(action, entity), lb.one_of(decision, lb.DECISIONS), sc]
+        values: tuple[str, ...] = (
+            up,
+            b.entity(entity),
+            b.action(action, entity),
+            lb.one_of(decision, lb.DECISIONS),
+            sc,
+        )
         if self.principal_label:
-            values.append(b.principal(principal))
-        self.requests.labels(*values).inc()
-        self.request_duration.labels(up, sc).observe(max(0.0, duration_s))
+            values += (b.principal(principal),)
+        series = self._request_series.get(values)
+        if series is None:
+            series = self._request_series[values] = (
+                self.requests.labels(*values),
+                self.request_duration.labels(up, sc),
+            )
+        series[0].inc()
+        series[1].observe(max(0.0, duration_s))
         if bytes_in > 0:
-            self.request_bytes.labels(up).inc(bytes_in)
+            self._upstream_counter(self.request_bytes, up).inc(bytes_in)
         if bytes_out > 0:
-            self.response_bytes.labels(up).inc(bytes_out)
+            self._upstream_counter(self.response_bytes, up).inc(bytes_out)
 
     def observe_upstream(self, upstream: str, status: int | None, duration_s: float) -> None:
         """The upstream answered a forwarded request (``status`` None: no answer, e.g. a timeout)."""
-        up = self.bounds.upstream(upstream)
-        self.upstream_duration.labels(up, lb.status_class(status)).observe(max(0.0, duration_s))
+        key = (self.bounds.upstream(upstream), lb.status_class(status))
+        child = self._upstream_series.get(key)
+        if child is None:
+            child = self._upstream_series[key] = self.upstream_duration.labels(*key)
+        child.observe(max(0.0, duration_s))
         if status == 401:
-            self.upstream_auth_rejections.labels(up).inc()
+            self._upstream_counter(self.upstream_auth_rejections, key[0]).inc()
+
+    def _upstream_counter(self, counter: Counter, up: str) -> Counter:
+        """``counter``'s child for the bounded upstream label ``up``, made on first use."""
+        child = self._upstream_counters.get((counter, up))
+        if child is None:
+            child = self._upstream_counters[(counter, up)] = counter.labels(up)
+        return child
 
     def auth_failure(self, reason: str) -> None:
         self.auth_failures.labels(lb.one_of(reason, lb.AUTH_REASONS)).inc()
@@ -190,10 +219,21 @@ class GatewayMetrics:
         self.ratelimited.labels(self.bounds.upstream(upstream), self.bounds.rule(rule)).inc()
 
     def set_inflight(self, upstream: str, count: int) -> None:
-        self.inflight.labels(self.bounds.upstream(upstream)).set(max(0, count))
+        self._set_load(self.inflight, upstream, max(0, count))
 
     def set_queued(self, upstream: str, count: int) -> None:
-        self.queued.labels(self.bounds.upstream(upstream)).set(max(0, count))
+        self._set_load(self.queued, upstream, max(0, count))
+
+    def _set_load(self, gauge: Gauge, upstream: str, value: int) -> None:
+        """Only these methods set the load gauges, so a value equal to the last one set is no change."""
+        key = (gauge, self.bounds.upstream(upstream))
+        if self._load_values.get(key) == value:
+            return
+        child = self._load_gauges.get(key)
+        if child is None:
+            child = self._load_gauges[key] = gauge.labels(key[1])
+        child.set(value)
+        self._load_values[key] = value
 
     def upstream_rejection(self, upstream: str, reason: str) -> None:
         """Not forwarded: ``queue_full`` or ``breaker_open``."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.auth.principal import Principal
 from gateway.dialects.base import Operation
+from gateway.policy.cache import Memo, principal_key
 from gateway.policy.known import WILDCARD, DialectRules, rules_for
 from gateway.policy.limits import limit_applies
 from gateway.policy.lint import lint_policies
@@ -30,6 +31,7 @@ from gateway.policy.model import (
     fold_field,
 )
 from gateway.policy.scope import RecordScope
+from gateway.ratelimit.base import Limit
 
 _MAX_NAME = 100
 
@@ -61,6 +63,10 @@ class PolicySet:
         self._dialects = dict(upstream_dialects)
         self._by_upstream = {u: tuple(p for p in self._policies if u in p.upstreams) for u in self._dialects}
         self._files = tuple(files)
+        self._decisions: Memo[Decision] = Memo()
+        self.request_limits: Memo[tuple[object, tuple[tuple[Limit, int], ...]]] = Memo()
+        """``limits_for_request``'s memo (gateway/limits.py): each entry names the rate-limit settings
+        it was computed with."""
 
     @classmethod
     def load(cls, paths: Sequence[Path], upstream_dialects: Mapping[str, str]) -> PolicySet:
@@ -101,6 +107,18 @@ class PolicySet:
         return [p for p in self._by_upstream.get(upstream, ()) if p.subjects.match(principal)]
 
     def evaluate(self, principal: Principal, upstream: str, operations: Sequence[Operation]) -> Decision:
+        """Memoised by (``principal_key``, upstream, operations): equal keys read equal inputs."""
+        key = (principal_key(principal), upstream, tuple(operations))
+        try:
+            decision = self._decisions.get(key)
+        except TypeError:  # an operation built with unhashable parts: decide without the memo
+            return self._evaluate(principal, upstream, operations)
+        if decision is None:
+            decision = self._evaluate(principal, upstream, operations)
+            self._decisions.put(key, decision)
+        return decision
+
+    def _evaluate(self, principal: Principal, upstream: str, operations: Sequence[Operation]) -> Decision:
         applicable = self.applicable(principal, upstream)
         enforce = [p for p in applicable if p.mode == "enforce"]
         matched = tuple(p.name for p in enforce)

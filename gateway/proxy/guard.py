@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager, suppress
 from gateway.errors import ServiceUnavailable
 
 OnChange = Callable[[int, int], None]
-"""Told ``(inflight, queued)`` whenever either changes."""
+"""Told ``(inflight, queued)`` whenever either changes (and only then: every caller of one guard
+reports to the same place, so the guard remembers the last pair it told)."""
 
 
 class ConcurrencyGuard:
@@ -28,10 +29,19 @@ class ConcurrencyGuard:
         self.queue_timeout = queue_timeout
         self.inflight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._told: tuple[int, int] | None = None
 
     @property
     def queued(self) -> int:
         return len(self._waiters)
+
+    def _tell(self, notify: OnChange | None) -> None:
+        if notify is None:
+            return
+        now = (self.inflight, len(self._waiters))
+        if now != self._told:
+            self._told = now
+            notify(*now)
 
     def _refuse(self, reason: str) -> ServiceUnavailable:
         retry = max(1, math.ceil(self.queue_timeout))
@@ -42,16 +52,15 @@ class ConcurrencyGuard:
     @asynccontextmanager
     async def slot(self, on_change: OnChange | None = None) -> AsyncIterator[None]:
         """Hold one slot for the body of the ``async with``; raises ServiceUnavailable when refused."""
-        notify = on_change or _ignore
-        await self._acquire(notify)
-        notify(self.inflight, self.queued)
+        await self._acquire(on_change)
+        self._tell(on_change)
         try:
             yield
         finally:
             self._release()
-            notify(self.inflight, self.queued)
+            self._tell(on_change)
 
-    async def _acquire(self, notify: OnChange) -> None:
+    async def _acquire(self, notify: OnChange | None) -> None:
         if self.limit is None or (self.inflight < self.limit and not self._waiters):
             self.inflight += 1
             return
@@ -59,7 +68,7 @@ class ConcurrencyGuard:
             raise self._refuse("queue-full")
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        notify(self.inflight, self.queued)
+        self._tell(notify)
         try:
             async with asyncio.timeout(self.queue_timeout):
                 await waiter
@@ -67,14 +76,14 @@ class ConcurrencyGuard:
             if _granted(waiter):  # the slot arrived just as the time ran out: use it
                 return
             self._forget(waiter)
-            notify(self.inflight, self.queued)
+            self._tell(notify)
             raise self._refuse("queue-timeout") from None
         except asyncio.CancelledError:  # the client went away while waiting
             if _granted(waiter):
                 self._release()
             else:
                 self._forget(waiter)
-            notify(self.inflight, self.queued)
+            self._tell(notify)
             raise
 
     def _release(self) -> None:
@@ -93,7 +102,3 @@ class ConcurrencyGuard:
 
 def _granted(waiter: asyncio.Future[None]) -> bool:
     return waiter.done() and not waiter.cancelled()
-
-
-def _ignore(inflight: int, queued: int) -> None:
-    return None

@@ -106,7 +106,8 @@ class RedisLimiter:
     """A :class:`~gateway.ratelimit.base.Limiter` on Redis; every failure surfaces as LimiterUnavailable.
 
     ``client`` (a ready ``redis.asyncio`` Redis or RedisCluster) replaces ``url``; the limiter then does not
-    close it. Each call is bounded by ``timeout_ms`` with ``asyncio.wait_for``.
+    close it. Each call is bounded by ``timeout_ms`` with ``asyncio.timeout`` (not ``wait_for``, which on
+    Python 3.11 runs every call in a task of its own).
     """
 
     def __init__(
@@ -172,7 +173,8 @@ class RedisLimiter:
 
     async def _bounded(self, call: Awaitable[Any]) -> Any:
         try:
-            return await asyncio.wait_for(call, self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                return await call
         except TimeoutError as exc:
             raise LimiterUnavailable(f"redis timed out after {self.timeout_s * 1000:.0f} ms") from exc
         except _BACKEND_ERRORS as exc:
