@@ -26,10 +26,10 @@ from tests.deploy.deploy_support import (
     DEPLOY_CONFIG,
     DOCKERFILE,
     REPO,
-    free_port,
     load_yaml,
     materialize_deploy_config,
 )
+from tests.support.ports import free_port
 
 UID = 10001
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,7 @@ import jwt
 
 from gateway.auth.token_mint import generate_dev_key
 from gateway.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port as _free_port
 
 
 async def test_demo_serves_the_curl_lines_it_prints() -> None:

@@ -23,10 +23,10 @@ from tests.integration.test_decision_support import (
     Frontend,
     _wait_for_port,
     assert_no_secret_or_token,
-    free_port,
     gateway_address,
     require,
 )
+from tests.support.ports import free_port
 from tests.support.stack import ESPO_API_KEY, Stack, metric_samples, start_stack
 
 TTL_S = 1

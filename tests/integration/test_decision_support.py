@@ -32,6 +32,7 @@ from yarl import URL
 
 from gateway.decision import caddy, nginx
 from gateway.decision.frontend_plan import make_plan
+from tests.support.ports import free_port
 from tests.support.stack import SECRETS, Stack
 
 FRONTENDS = ("nginx", "caddy")
@@ -79,11 +80,6 @@ def require(kind: str) -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -13,7 +13,8 @@ import pytest
 
 from gateway.server import run_server
 from tests.support.jwt_factory import JwksServer, make_key
-from tests.support.redis_server import RedisServer, free_port, redis_server, redis_server_binary
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer, redis_server, redis_server_binary
 from tests.support.stack import Stack, start_stack
 
 __all__ = ["redis_server"]  # the fixture, imported for pytest

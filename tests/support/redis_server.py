@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from tests.support.ports import free_port
+
 START_TIMEOUT_S = 5.0
 
 
@@ -47,11 +49,6 @@ def cluster_port() -> int:
     raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:

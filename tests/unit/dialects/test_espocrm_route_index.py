@@ -6,21 +6,7 @@ import random
 
 import pytest
 
-from gateway.dialects.espocrm_routes import ROUTES, Route, RouteMatch, match_route
-
-
-def _bind(route: Route, segments: list[str]) -> dict[str, str] | None:
-    if len(route.segments) != len(segments):
-        return None
-    params: dict[str, str] = {}
-    for expected, actual in zip(route.segments, segments, strict=True):
-        if expected.startswith(":"):
-            if actual == "":
-                return None
-            params[expected[1:]] = actual
-        elif expected != actual:
-            return None
-    return params
+from gateway.dialects.espocrm_routes import ROUTES, RouteMatch, _bind, match_route
 
 
 def _scan(method: str, segments: list[str]) -> RouteMatch | None:
