@@ -110,8 +110,12 @@ class JwksCache:
         try:
             keys = await self._fetch()
         except JwksError as exc:
-            log.warning("JWKS fetch for issuer %s failed: %s; keeping %d cached keys", self.issuer, exc,
-                        len(self.keys))
+            log.warning(
+                "JWKS fetch for issuer %s failed: %s; keeping %d cached keys",
+                self.issuer,
+                exc,
+                len(self.keys),
+            )
             self._report("error")
             return False
         except Exception:

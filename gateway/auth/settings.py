@@ -145,9 +145,7 @@ def _validate_algorithms(issuer: IssuerSettings, where: str) -> None:
         raise ConfigError("hs256_secrets given but HS256 is not in algorithms", key=f"{where}.hs256_secrets")
     asymmetric = [a for a in issuer.algorithms if a in ASYMMETRIC_ALGORITHMS]
     if asymmetric and issuer.jwks_url is None and not issuer.static_keys:
-        raise ConfigError(
-            f"{', '.join(asymmetric)} listed but the issuer has no jwks_url or keys", key=key
-        )
+        raise ConfigError(f"{', '.join(asymmetric)} listed but the issuer has no jwks_url or keys", key=key)
 
 
 def _positive(value: float, key: str) -> None:

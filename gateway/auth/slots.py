@@ -12,9 +12,7 @@ from multidict import CIMultiDictProxy, MultiDictProxy
 
 from gateway.errors import AuthenticationError
 
-_Reader = Callable[
-    [CIMultiDictProxy[str], MultiDictProxy[str], "MultiDictProxy[str] | None"], Iterator[str]
-]
+_Reader = Callable[[CIMultiDictProxy[str], MultiDictProxy[str], "MultiDictProxy[str] | None"], Iterator[str]]
 
 
 def _bearer_any_case(value: str) -> str | None:
@@ -32,9 +30,7 @@ def _raw(value: str) -> str | None:
     return value.strip()
 
 
-def _params(
-    query: MultiDictProxy[str], form: MultiDictProxy[str] | None, name: str
-) -> Iterator[str]:
+def _params(query: MultiDictProxy[str], form: MultiDictProxy[str] | None, name: str) -> Iterator[str]:
     yield from query.getall(name, [])
     if form is not None:
         yield from (v for v in form.getall(name, []) if isinstance(v, str))

@@ -47,8 +47,12 @@ class CiviCrmDialect:
     name: ClassVar[str] = "civicrm"
     credential_params: ClassVar[frozenset[str]] = CREDENTIAL_PARAMS
 
-    def __init__(self, cms: str = "auto", fk_map: Mapping[str, Mapping[str, str]] | None = None,
-                 requested_with: bool = True) -> None:
+    def __init__(
+        self,
+        cms: str = "auto",
+        fk_map: Mapping[str, Mapping[str, str]] | None = None,
+        requested_with: bool = True,
+    ) -> None:
         if cms not in CMS_CHOICES:
             raise ValueError(f"unknown cms {cms!r}")
         self.cms = cms

@@ -56,6 +56,9 @@ def render(error: GatewayError, style: Style) -> ErrorRendering:
         body = {"is_error": 1, "error_message": error.message, "error_code": error.reason}
     else:
         body = {
-            "error_code": error.reason, "error_message": error.message, "status": error.status, "is_error": 1,
+            "error_code": error.reason,
+            "error_message": error.message,
+            "status": error.status,
+            "is_error": 1,
         }
     return ErrorRendering(error.status, headers, _json(body), JSON_TYPE)

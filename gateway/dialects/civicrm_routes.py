@@ -163,8 +163,10 @@ class Route:
 
     @property
     def is_ajax(self) -> bool:
-        return self.kind in (Kind.AJAX_REST, Kind.API_JSON) or self.kind in V4_KINDS or (
-            self.name.lower().startswith("civicrm/ajax/")
+        return (
+            self.kind in (Kind.AJAX_REST, Kind.API_JSON)
+            or self.kind in V4_KINDS
+            or (self.name.lower().startswith("civicrm/ajax/"))
         )
 
 

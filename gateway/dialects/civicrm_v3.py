@@ -20,11 +20,30 @@ from gateway.errors import BadRequest, Forbidden
 
 MAX_DEPTH = 16
 _SKIP_TOP = frozenset({"q", "json", "key", "api_key", "entity", "action"})
-RESERVED = frozenset({
-    "sequential", "options", "debug", "check_permissions", "version", "prettyprint", "json", "entity",
-    "action", "q", "return", "className", "fnName", "api.has_parent", "_authx", "_authxSiteKey",
-    "limit", "offset", "rowCount", "sort",
-})
+RESERVED = frozenset(
+    {
+        "sequential",
+        "options",
+        "debug",
+        "check_permissions",
+        "version",
+        "prettyprint",
+        "json",
+        "entity",
+        "action",
+        "q",
+        "return",
+        "className",
+        "fnName",
+        "api.has_parent",
+        "_authx",
+        "_authxSiteKey",
+        "limit",
+        "offset",
+        "rowCount",
+        "sort",
+    }
+)
 _NOT_CHAINS = frozenset({"api.has_parent", "api_params"})
 _LEGACY_ACTIONS = {"add": "create", "search": "get"}
 _PHP_NUMERIC = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
@@ -149,8 +168,15 @@ class _Walker:
         self.read_only = read_only
         self.ops: list[Operation] = []
 
-    def call(self, entity_raw: str, action_raw: str, params: Mapping[str, Any], via: str,
-             depth: int, parent: str | None = None) -> None:
+    def call(
+        self,
+        entity_raw: str,
+        action_raw: str,
+        params: Mapping[str, Any],
+        via: str,
+        depth: int,
+        parent: str | None = None,
+    ) -> None:
         if depth > MAX_DEPTH:
             raise BadRequest("API calls nested too deep", reason="too-deep")
         if not entity_raw.strip() or not action_raw.strip():

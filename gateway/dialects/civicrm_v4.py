@@ -22,17 +22,59 @@ from gateway.errors import BadRequest, Forbidden, GatewayError
 
 MAX_DEPTH = 16
 KNOWN_ACTIONS = (
-    "get", "create", "update", "save", "delete", "replace", "getFields", "getActions", "getLinks",
-    "checkAccess", "autocomplete", "export", "revert", "getDuplicates", "mergeDuplicates", "getChecksum",
-    "validateChecksum", "validate", "index", "check", "flush", "set",
+    "get",
+    "create",
+    "update",
+    "save",
+    "delete",
+    "replace",
+    "getFields",
+    "getActions",
+    "getLinks",
+    "checkAccess",
+    "autocomplete",
+    "export",
+    "revert",
+    "getDuplicates",
+    "mergeDuplicates",
+    "getChecksum",
+    "validateChecksum",
+    "validate",
+    "index",
+    "check",
+    "flush",
+    "set",
 )
 _ACTION_BY_LOWER = {action.lower(): action for action in KNOWN_ACTIONS}
 META_ACTIONS = frozenset({"getFields", "getActions", "getLinks"})
 _GROUPS = frozenset({"AND", "OR", "NOT"})
-_KEYWORDS = frozenset({
-    "AS", "DISTINCT", "ASC", "DESC", "NULL", "TRUE", "FALSE", "AND", "OR", "NOT", "IS", "IN", "LIKE",
-    "BETWEEN", "SEPARATOR", "ORDER", "BY", "CASE", "WHEN", "THEN", "ELSE", "END", "INTERVAL",
-})
+_KEYWORDS = frozenset(
+    {
+        "AS",
+        "DISTINCT",
+        "ASC",
+        "DESC",
+        "NULL",
+        "TRUE",
+        "FALSE",
+        "AND",
+        "OR",
+        "NOT",
+        "IS",
+        "IN",
+        "LIKE",
+        "BETWEEN",
+        "SEPARATOR",
+        "ORDER",
+        "BY",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "END",
+        "INTERVAL",
+    }
+)
 _TOKEN = re.compile(
     r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z0-9_]+|\*))*(?::[A-Za-z0-9_]+)?)"
@@ -236,8 +278,9 @@ def _as_params(value: Any) -> dict[str, Any]:
     raise BadRequest("APIv4 params must be a JSON object", reason="invalid-json")
 
 
-def call_operations(schema: Schema, entity_raw: Any, action_raw: Any, params: Any, via: str,
-                    depth: int = 0) -> list[Operation]:
+def call_operations(
+    schema: Schema, entity_raw: Any, action_raw: Any, params: Any, via: str, depth: int = 0
+) -> list[Operation]:
     """Every operation of one APIv4 call, its joins and its chains."""
     if depth > MAX_DEPTH:
         raise BadRequest("API calls nested too deep", reason="too-deep")

@@ -111,7 +111,14 @@ def _policy(s: Section, upstream_dialects: Mapping[str, str]) -> Policy:
         ),
     )
     return Policy(
-        name, mode, subjects, frozenset(upstreams), tables, frozenset(opaque), tuple(limits), source,
+        name,
+        mode,
+        subjects,
+        frozenset(upstreams),
+        tables,
+        frozenset(opaque),
+        tuple(limits),
+        source,
         tuple(scopes),
     )
 

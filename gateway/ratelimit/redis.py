@@ -202,7 +202,7 @@ class RedisLimiter:
             return RedisCluster.from_url(seed_url, max_connections=max_connections, **timeouts)
         if scheme in ("redis+sentinel", "rediss+sentinel"):
             spec = parse_sentinel_url(url)
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = Sentinel(
                 spec.nodes,
                 sentinel_kwargs={
                     "socket_timeout": self.timeout_s,

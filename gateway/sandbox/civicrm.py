@@ -88,9 +88,7 @@ def build_civicrm_app(config: CiviSandboxConfig) -> web.Application:
 async def _handle(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     headers = {name: ", ".join(request.headers.getall(name)) for name in request.headers}
-    request.app[CIVI_RECEIVED].append(
-        ReceivedRequest(request.method, request.raw_path, headers, body)
-    )
+    request.app[CIVI_RECEIVED].append(ReceivedRequest(request.method, request.raw_path, headers, body))
     config = request.app[CIVI_CONFIG]
     if config.delay_seconds > 0:
         await asyncio.sleep(config.delay_seconds)
@@ -209,8 +207,14 @@ def _web_service(req: PhpRequest, login: Login) -> bool:
 def _ajax_v3(store: CiviStore, req: PhpRequest, login: Login) -> web.Response:
     params = req.request
     if not _web_service(req, login):
-        error = {"is_error": 1, "error_message": _XHR_V3, "IP": "127.0.0.1", "level": "security",
-                 "referer": req.header("Referer"), "reason": "CSRF suspected"}
+        error = {
+            "is_error": 1,
+            "error_message": _XHR_V3,
+            "IP": "127.0.0.1",
+            "level": "security",
+            "referer": req.header("Referer"),
+            "reason": "CSRF suspected",
+        }
         return _identified(_json(error), login)
     fn_name = php_str(params.get("fnName"))
     if fn_name:
@@ -265,8 +269,9 @@ def _batch(store: CiviStore, req: PhpRequest) -> web.Response:
         status: int | None = None
         out: dict[Any, Any] = {}
         for key, call in items:
-            code, out[key] = _execute(store, call[0], call[1], call[2] if len(call) > 2 else {},
-                                      call[3] if len(call) > 3 else None)
+            code, out[key] = _execute(
+                store, call[0], call[1], call[2] if len(call) > 2 else {}, call[3] if len(call) > 3 else None
+            )
             status = 200 if code == 200 else (status or code)
     except (ValueError, TypeError, IndexError, KeyError):
         raise server_error() from None
@@ -315,12 +320,20 @@ def v3_process(store: CiviStore, entity: str, action: str, params: Any, method: 
     if "className" in params:
         return v3_error("Unknown function invocation.")
     if php_str(params.get("version", 3)) == "2":
-        return {"is_error": 1, "error_message": "FATAL: API v2 not accessible from ajax/REST",
-                "deprecated": "Please upgrade to API v3"}
+        return {
+            "is_error": 1,
+            "error_message": "FATAL: API v2 not accessible from ajax/REST",
+            "deprecated": "Please upgrade to API v3",
+        }
     entity, action = _munge(entity), _munge(action)
     if method == "GET" and action[:3].lower() != "get" and action.lower() != "check":
-        return v3_error("SECURITY: All requests that modify the database must be http POST, not GET.",
-                        IP="127.0.0.1", level="security", referer=None, reason="Destructive HTTP GET")
+        return v3_error(
+            "SECURITY: All requests that modify the database must be http POST, not GET.",
+            IP="127.0.0.1",
+            level="security",
+            referer=None,
+            reason="Destructive HTTP GET",
+        )
     return v3_call(store, entity, action, params)
 
 

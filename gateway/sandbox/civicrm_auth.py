@@ -123,9 +123,7 @@ def parse_body(method: str, content_type: str, body: bytes) -> tuple[dict[str, A
             b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
         )
         parts = message.iter_parts() if message.is_multipart() else iter(())
-        post = php_parse(
-            (_part_name(part), _part_text(part)) for part in parts
-        )
+        post = php_parse((_part_name(part), _part_text(part)) for part in parts)
     json_body = None
     if mime == "application/json" and body:
         try:
@@ -223,17 +221,29 @@ def authenticate_wp_rest(config: CiviSandboxConfig, req: PhpRequest) -> Login:
     if contact is None:  # rest_pre_dispatch: WP_Error without a status is a 500
         raise wp_error(500, "civicrm_rest_api_error", 'Missing or invalid param "api_key".')
     if contact.user_id is None:
-        raise wp_error(500, "civicrm_rest_api_error",
-                       "A WordPress user must be associated with the contact for the provided API key.")
+        raise wp_error(
+            500,
+            "civicrm_rest_api_error",
+            "A WordPress user must be associated with the contact for the provided API key.",
+        )
     missing = [name for name in ("entity", "action") if params.get(name) is None]
     if missing:
-        raise wp_error(400, "rest_missing_callback_param", f"Missing parameter(s): {', '.join(missing)}",
-                       params=missing)
-    invalid = [name for name in ("key", "entity", "action", "json")
-               if params.get(name) is not None and not _wp_valid(config, req, name, params[name])]
+        raise wp_error(
+            400, "rest_missing_callback_param", f"Missing parameter(s): {', '.join(missing)}", params=missing
+        )
+    invalid = [
+        name
+        for name in ("key", "entity", "action", "json")
+        if params.get(name) is not None and not _wp_valid(config, req, name, params[name])
+    ]
     if invalid:
-        raise wp_error(400, "rest_invalid_param", f"Invalid parameter(s): {', '.join(invalid)}",
-                       params=dict.fromkeys(invalid, "Invalid parameter."), details=[])
+        raise wp_error(
+            400,
+            "rest_invalid_param",
+            f"Invalid parameter(s): {', '.join(invalid)}",
+            params=dict.fromkeys(invalid, "Invalid parameter."),
+            details=[],
+        )
     if not authenticate_key(config, req.request):  # permissions_check, user already logged in: 403
         raise wp_error(403, "civicrm_rest_api_error", "Param key is not valid.")
     return Login(contact, "wp-rest", "api_key")
@@ -307,8 +317,14 @@ class _Principal:
     cred_type: str
 
 
-def _authx(config: CiviSandboxConfig, flow: str, cred: str, site_key: str | None,
-           session: Login | None, reject: Rejecter) -> Login:
+def _authx(
+    config: CiviSandboxConfig,
+    flow: str,
+    cred: str,
+    site_key: str | None,
+    session: Login | None,
+    reject: Rejecter,
+) -> Login:
     """``Authenticator::auth``: checkCredential, checkPolicy, login."""
     principal = _check_credential(config, cred, reject)
     allow_creds = config.authx_flow_creds.get(flow, ())
@@ -321,8 +337,10 @@ def _authx(config: CiviSandboxConfig, flow: str, cred: str, site_key: str | None
     if contact is None:
         raise reject(f"Contact ID {_php_intval(principal.contact_id)} is invalid")
     if principal.cred_type not in allow_creds:
-        raise reject(f'Authentication type "{principal.cred_type}" with flow "{flow}" '
-                     "is not allowed for this principal.")
+        raise reject(
+            f'Authentication type "{principal.cred_type}" with flow "{flow}" '
+            "is not allowed for this principal."
+        )
     user_mode = config.authx_flow_users.get(flow, "optional")
     user_id = None if user_mode == "ignore" else contact.user_id
     if user_mode == "require" and user_id is None:

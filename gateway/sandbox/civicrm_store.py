@@ -74,14 +74,40 @@ class ApiError(Exception):
 
 
 FIELDS: Mapping[str, Mapping[str, str]] = {
-    "Contact": {"id": "int", "contact_type": "str", "display_name": "str", "first_name": "str",
-                "last_name": "str", "email": "str", "api_key": "str", "is_deleted": "bool"},
-    "Email": {"id": "int", "contact_id": "int", "email": "str", "is_primary": "bool",
-              "location_type_id": "int"},
-    "Activity": {"id": "int", "activity_type_id": "int", "subject": "str", "source_contact_id": "int",
-                 "status_id": "int", "activity_date_time": "str"},
-    "Contribution": {"id": "int", "contact_id": "int", "financial_type_id": "int", "total_amount": "money",
-                     "currency": "str", "receive_date": "str", "contribution_status_id": "int"},
+    "Contact": {
+        "id": "int",
+        "contact_type": "str",
+        "display_name": "str",
+        "first_name": "str",
+        "last_name": "str",
+        "email": "str",
+        "api_key": "str",
+        "is_deleted": "bool",
+    },
+    "Email": {
+        "id": "int",
+        "contact_id": "int",
+        "email": "str",
+        "is_primary": "bool",
+        "location_type_id": "int",
+    },
+    "Activity": {
+        "id": "int",
+        "activity_type_id": "int",
+        "subject": "str",
+        "source_contact_id": "int",
+        "status_id": "int",
+        "activity_date_time": "str",
+    },
+    "Contribution": {
+        "id": "int",
+        "contact_id": "int",
+        "financial_type_id": "int",
+        "total_amount": "money",
+        "currency": "str",
+        "receive_date": "str",
+        "contribution_status_id": "int",
+    },
     "Group": {"id": "int", "name": "str", "title": "str", "is_active": "bool"},
     "GroupContact": {"id": "int", "group_id": "int", "contact_id": "int", "status": "str"},
 }
@@ -94,7 +120,9 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "GroupContact": ("group_id", "contact_id"),
 }
 FOREIGN_KEYS: Mapping[str, str] = {
-    "contact_id": "Contact", "source_contact_id": "Contact", "group_id": "Group",
+    "contact_id": "Contact",
+    "source_contact_id": "Contact",
+    "group_id": "Group",
 }
 
 
@@ -104,23 +132,48 @@ class CiviStore:
         self._next: dict[str, int] = dict.fromkeys(FIELDS, 1)
         for c in contacts:
             first, _, last = c.display_name.partition(" ")
-            self.create("Contact", {"id": c.id, "contact_type": "Individual", "display_name": c.display_name,
-                                    "first_name": first, "last_name": last, "email": c.email,
-                                    "api_key": c.api_key, "is_deleted": False})
+            self.create(
+                "Contact",
+                {
+                    "id": c.id,
+                    "contact_type": "Individual",
+                    "display_name": c.display_name,
+                    "first_name": first,
+                    "last_name": last,
+                    "email": c.email,
+                    "api_key": c.api_key,
+                    "is_deleted": False,
+                },
+            )
             if c.email:
-                self.create("Email", {"contact_id": c.id, "email": c.email, "is_primary": True,
-                                      "location_type_id": 1})
+                self.create(
+                    "Email", {"contact_id": c.id, "email": c.email, "is_primary": True, "location_type_id": 1}
+                )
         self.create("Group", {"name": "Newsletter", "title": "Newsletter subscribers", "is_active": True})
         self.create("Group", {"name": "Volunteers", "title": "Volunteers", "is_active": True})
         for n, c in enumerate(contacts[:3]):
             self.create("GroupContact", {"group_id": 1, "contact_id": c.id, "status": "Added"})
-            self.create("Activity", {"activity_type_id": 1, "subject": f"Meeting #{n + 1}",
-                                     "source_contact_id": c.id, "status_id": 2,
-                                     "activity_date_time": f"2024-0{n + 1}-15 10:00:00"})
-            self.create("Contribution", {"contact_id": c.id, "financial_type_id": 1,
-                                         "total_amount": 25.0 * (n + 1), "currency": "EUR",
-                                         "receive_date": f"2024-0{n + 1}-20 00:00:00",
-                                         "contribution_status_id": 1})
+            self.create(
+                "Activity",
+                {
+                    "activity_type_id": 1,
+                    "subject": f"Meeting #{n + 1}",
+                    "source_contact_id": c.id,
+                    "status_id": 2,
+                    "activity_date_time": f"2024-0{n + 1}-15 10:00:00",
+                },
+            )
+            self.create(
+                "Contribution",
+                {
+                    "contact_id": c.id,
+                    "financial_type_id": 1,
+                    "total_amount": 25.0 * (n + 1),
+                    "currency": "EUR",
+                    "receive_date": f"2024-0{n + 1}-20 00:00:00",
+                    "contribution_status_id": 1,
+                },
+            )
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return [dict(row) for row in self._rows[entity].values()]
@@ -251,8 +304,15 @@ def v4_call(store: CiviStore, entity: str, action: str, params: Mapping[str, Any
         if key not in _V4_COMMON and key not in _V4_PARAMS[name]:
             raise ApiError(f"Unknown api parameter: {key}")
     values = _V4_HANDLERS[name](store, entity, params)
-    return {"values": values, "entity": entity, "action": name, "debug": None, "version": 4,
-            "count": len(values), "countFetched": len(values)}
+    return {
+        "values": values,
+        "entity": entity,
+        "action": name,
+        "debug": None,
+        "version": 4,
+        "count": len(values),
+        "countFetched": len(values),
+    }
 
 
 def _where(store: CiviStore, entity: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -264,7 +324,7 @@ def _where(store: CiviStore, entity: str, params: Mapping[str, Any]) -> list[dic
     for key, direction in reversed(list(order.items()) if isinstance(order, dict) else []):
         rows.sort(key=_sort_key(store, key), reverse=str(direction).upper() == "DESC")
     offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 0)
-    return rows[offset:offset + limit] if limit else rows[offset:]
+    return rows[offset : offset + limit] if limit else rows[offset:]
 
 
 def _sort_key(store: CiviStore, path: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
@@ -332,8 +392,10 @@ def _delete(store: CiviStore, entity: str, params: Mapping[str, Any]) -> list[di
 
 
 def _get_fields(store: CiviStore, entity: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"name": f, "type": "Field", "data_type": _V4_TYPES[k], "entity": entity}
-            for f, k in FIELDS[entity].items()]
+    return [
+        {"name": f, "type": "Field", "data_type": _V4_TYPES[k], "entity": entity}
+        for f, k in FIELDS[entity].items()
+    ]
 
 
 def _get_actions(store: CiviStore, entity: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -341,8 +403,13 @@ def _get_actions(store: CiviStore, entity: str, params: Mapping[str, Any]) -> li
 
 
 _V4_HANDLERS: Mapping[str, Callable[[CiviStore, str, Mapping[str, Any]], list[dict[str, Any]]]] = {
-    "get": _get, "create": _create, "update": _update, "save": _save, "delete": _delete,
-    "getFields": _get_fields, "getActions": _get_actions,
+    "get": _get,
+    "create": _create,
+    "update": _update,
+    "save": _save,
+    "delete": _delete,
+    "getFields": _get_fields,
+    "getActions": _get_actions,
 }
 
 
@@ -370,8 +437,9 @@ def v3_error(message: str, **extra: Any) -> dict[str, Any]:
     return {"is_error": 1, "error_message": message, **extra}
 
 
-def _v3_rows(store: CiviStore, entity: str, params: Mapping[str, Any],
-             limit: int = 25) -> list[dict[str, Any]]:
+def _v3_rows(
+    store: CiviStore, entity: str, params: Mapping[str, Any], limit: int = 25
+) -> list[dict[str, Any]]:
     where: list[list[Any]] = []
     for name in FIELDS[entity]:
         value = params.get(name)
@@ -407,8 +475,9 @@ def _v3_record(entity: str, row: Mapping[str, Any], params: Mapping[str, Any]) -
     else:
         names = {n.strip() for n in php_text(wanted).split(",") if n.strip()}
     names |= {key[7:] for key in params if key.startswith("return.")}
-    record = {k: _v3_text(v) for k, v in row.items()
-              if v is not None and (not names or k in names or k == "id")}
+    record = {
+        k: _v3_text(v) for k, v in row.items() if v is not None and (not names or k in names or k == "id")
+    }
     if entity == "Contact":
         record["contact_id"] = record["id"]
     return record
@@ -477,8 +546,10 @@ def _v3_delete(store: CiviStore, entity: str, params: Mapping[str, Any]) -> Any:
 
 
 def _v3_getfields(store: CiviStore, entity: str, params: Mapping[str, Any]) -> Any:
-    values = {f: {"name": f, "type": _V3_TYPES[k], "title": f.replace("_", " ").title()}
-              for f, k in FIELDS[entity].items()}
+    values = {
+        f: {"name": f, "type": _V3_TYPES[k], "title": f.replace("_", " ").title()}
+        for f, k in FIELDS[entity].items()
+    }
     return {"is_error": 0, "version": 3, "count": len(values), "values": values}
 
 
@@ -487,6 +558,12 @@ def _v3_getactions(store: CiviStore, entity: str, params: Mapping[str, Any]) -> 
 
 
 _V3_HANDLERS: Mapping[str, Callable[[CiviStore, str, Mapping[str, Any]], Any]] = {
-    "get": _v3_get, "getsingle": _v3_getsingle, "getcount": _v3_getcount, "getvalue": _v3_getvalue,
-    "create": _v3_create, "delete": _v3_delete, "getfields": _v3_getfields, "getactions": _v3_getactions,
+    "get": _v3_get,
+    "getsingle": _v3_getsingle,
+    "getcount": _v3_getcount,
+    "getvalue": _v3_getvalue,
+    "create": _v3_create,
+    "delete": _v3_delete,
+    "getfields": _v3_getfields,
+    "getactions": _v3_getactions,
 }

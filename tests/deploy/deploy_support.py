@@ -70,5 +70,3 @@ def materialize_deploy_config(
 
 def load_yaml(path: Path) -> object:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-

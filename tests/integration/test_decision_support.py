@@ -80,8 +80,6 @@ def require(kind: str) -> str:
     return path
 
 
-
-
 @dataclass
 class Answer:
     status: int

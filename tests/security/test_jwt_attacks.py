@@ -107,11 +107,13 @@ async def test_hs256_signed_with_the_rsa_public_key_is_refused(idp: Idp, make_au
 
 
 async def test_hs256_with_public_key_fails_even_where_hs256_is_allowed(idp: Idp, make_auth: MakeAuth) -> None:
-    auth = await make_auth(issuer={
-        "algorithms": ("RS256", "HS256"),
-        "hs256_secrets": (Secret("a-real-shared-secret-of-32-bytes!"),),
-        "static_keys": (StaticKey(RSA.kid, RSA.public_pem),),
-    })
+    auth = await make_auth(
+        issuer={
+            "algorithms": ("RS256", "HS256"),
+            "hs256_secrets": (Secret("a-real-shared-secret-of-32-bytes!"),),
+            "static_keys": (StaticKey(RSA.kid, RSA.public_pem),),
+        }
+    )
     for secret in (RSA.public_pem, RSA.public_pem.strip(), json.dumps(RSA.jwk)):
         forged = sign_hmac(secret, _claims(idp), headers={"kid": RSA.kid})
         await _refused(auth, forged, "bad-signature")
@@ -175,8 +177,11 @@ async def test_unknown_kid(idp: Idp, make_auth: MakeAuth) -> None:
 async def test_a_flood_of_unknown_kids_costs_one_fetch_per_cooldown(idp: Idp, make_auth: MakeAuth) -> None:
     outcomes: list[str] = []
     auth = await make_auth()
-    auth_cb = Authenticator(auth_settings(issuer_settings(jwks_url=idp.url)), clock=idp.clock,
-                            on_jwks_fetch=lambda issuer, outcome: outcomes.append(outcome))
+    auth_cb = Authenticator(
+        auth_settings(issuer_settings(jwks_url=idp.url)),
+        clock=idp.clock,
+        on_jwks_fetch=lambda issuer, outcome: outcomes.append(outcome),
+    )
     await auth_cb.start()
     try:
         assert idp.jwks.hits == 2 and outcomes == ["ok"]
@@ -202,9 +207,20 @@ def _segments(idp: Idp) -> list[Any]:
     good = sign(RSA, claims(now=idp.clock.now))
     h, p, s = good.split(".")
     return [
-        "", "abc", f"{h}.{p}", f"{h}.{p}.{s}.{s}", f"{h}..{s}", f".{p}.{s}", f"{h}.{p}.{s}=",
-        f"{h}.{p}.{s}!", f"{h} .{p}.{s}", f"{h}.{b64url(b'not json')}.{s}", f"{b64url(b'{')}.{p}.{s}",
-        f"{h}.{p}.{s[:-1]}\u00e9", f"{b64url(b'[]')}.{p}.{s}", f"{b64url({'typ': 'JWT'})}.{p}.{s}",
+        "",
+        "abc",
+        f"{h}.{p}",
+        f"{h}.{p}.{s}.{s}",
+        f"{h}..{s}",
+        f".{p}.{s}",
+        f"{h}.{p}.{s}=",
+        f"{h}.{p}.{s}!",
+        f"{h} .{p}.{s}",
+        f"{h}.{b64url(b'not json')}.{s}",
+        f"{b64url(b'{')}.{p}.{s}",
+        f"{h}.{p}.{s[:-1]}\u00e9",
+        f"{b64url(b'[]')}.{p}.{s}",
+        f"{b64url({'typ': 'JWT'})}.{p}.{s}",
     ]
 
 

@@ -75,8 +75,12 @@ def claims(*, now: float | None = None, lifetime: float = 300, **overrides: Any)
     """Valid claims (iss, aud, sub, iat, nbf, exp); an override of ``None`` removes that claim."""
     issued = int(time.time() if now is None else now)
     base: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1",
-        "iat": issued, "nbf": issued, "exp": int(issued + lifetime),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user-1",
+        "iat": issued,
+        "nbf": issued,
+        "exp": int(issued + lifetime),
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -85,8 +89,9 @@ def claims(*, now: float | None = None, lifetime: float = 300, **overrides: Any)
 _DEFAULT: Any = object()
 
 
-def sign(key: SigningKey, payload: dict[str, Any], *, kid: Any = _DEFAULT,
-         headers: dict[str, Any] | None = None) -> str:
+def sign(
+    key: SigningKey, payload: dict[str, Any], *, kid: Any = _DEFAULT, headers: dict[str, Any] | None = None
+) -> str:
     """Sign with ``key`` (its algorithm); ``kid`` defaults to the key's, ``None`` leaves it out."""
     header = dict(headers or {})
     chosen = key.kid if kid is _DEFAULT else kid
@@ -95,8 +100,13 @@ def sign(key: SigningKey, payload: dict[str, Any], *, kid: Any = _DEFAULT,
     return jwt.encode(payload, key.private_key, algorithm=key.algorithm, headers=header)
 
 
-def sign_hmac(secret: bytes | str, payload: dict[str, Any], *, algorithm: str = "HS256",
-              headers: dict[str, Any] | None = None) -> str:
+def sign_hmac(
+    secret: bytes | str,
+    payload: dict[str, Any],
+    *,
+    algorithm: str = "HS256",
+    headers: dict[str, Any] | None = None,
+) -> str:
     """HMAC-sign with any bytes as the secret (also a public key PEM, for the confusion attack)."""
     raw = secret.encode() if isinstance(secret, str) else secret
     header = {"alg": algorithm, "typ": "JWT", **(headers or {})}

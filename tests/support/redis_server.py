@@ -49,8 +49,6 @@ def cluster_port() -> int:
     raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
-
-
 class RedisServer:
     def __init__(
         self,

@@ -102,10 +102,13 @@ async def test_hmac_secrets_rotate(clock: FakeClock) -> None:
 
 async def test_a_key_of_one_issuer_does_not_verify_another(clock: FakeClock) -> None:
     other_iss = "https://other.test"
-    auth = Authenticator(auth_settings(
-        issuer_settings(static_keys=(StaticKey(RSA.kid, RSA.public_pem),)),
-        issuer_settings(issuer=other_iss, static_keys=(StaticKey(OTHER.kid, OTHER.public_pem),)),
-    ), clock=clock)
+    auth = Authenticator(
+        auth_settings(
+            issuer_settings(static_keys=(StaticKey(RSA.kid, RSA.public_pem),)),
+            issuer_settings(issuer=other_iss, static_keys=(StaticKey(OTHER.kid, OTHER.public_pem),)),
+        ),
+        clock=clock,
+    )
     assert (await auth.authenticate(sign(OTHER, claims(now=clock.now, iss=other_iss)))).issuer == other_iss
     for kid, reason in ((OTHER.kid, "unknown-key"), (RSA.kid, "bad-signature")):
         with pytest.raises(AuthenticationError) as caught:
@@ -127,8 +130,11 @@ def _closed_port() -> int:
 async def test_unreachable_idp_does_not_stop_start(clock: FakeClock, closing: list[Authenticator]) -> None:
     outcomes: list[tuple[str, str]] = []
     url = f"http://127.0.0.1:{_closed_port()}/jwks"
-    auth = Authenticator(auth_settings(issuer_settings(jwks_url=url, jwks_timeout_seconds=2)), clock=clock,
-                         on_jwks_fetch=lambda issuer, outcome: outcomes.append((issuer, outcome)))
+    auth = Authenticator(
+        auth_settings(issuer_settings(jwks_url=url, jwks_timeout_seconds=2)),
+        clock=clock,
+        on_jwks_fetch=lambda issuer, outcome: outcomes.append((issuer, outcome)),
+    )
     closing.append(auth)
     await auth.start()
     assert outcomes == [(ISSUER, "error")]
@@ -148,8 +154,9 @@ async def test_stale_keys_refresh_in_background(
         outcomes.append(outcome)
         fetched.set()
 
-    auth = Authenticator(auth_settings(issuer_settings(jwks_url=url, jwks_ttl_seconds=60)), clock=clock,
-                         on_jwks_fetch=record)
+    auth = Authenticator(
+        auth_settings(issuer_settings(jwks_url=url, jwks_ttl_seconds=60)), clock=clock, on_jwks_fetch=record
+    )
     closing.append(auth)
     await auth.start()
     fetched.clear()
@@ -175,7 +182,11 @@ async def test_stale_keys_refresh_in_background(
     ],
 )
 async def test_bad_jwks_answers_are_errors(
-    clock: FakeClock, aiohttp_server: Any, closing: list[Authenticator], status: int, body: str,
+    clock: FakeClock,
+    aiohttp_server: Any,
+    closing: list[Authenticator],
+    status: int,
+    body: str,
     headers: dict[str, str],
 ) -> None:
     async def bad(request: web.Request) -> web.Response:
@@ -189,8 +200,11 @@ async def test_bad_jwks_answers_are_errors(
     app.router.add_get("/good", good)
     url = str((await aiohttp_server(app)).make_url("/jwks"))
     outcomes: list[str] = []
-    auth = Authenticator(auth_settings(issuer_settings(jwks_url=url)), clock=clock,
-                         on_jwks_fetch=lambda issuer, outcome: outcomes.append(outcome))
+    auth = Authenticator(
+        auth_settings(issuer_settings(jwks_url=url)),
+        clock=clock,
+        on_jwks_fetch=lambda issuer, outcome: outcomes.append(outcome),
+    )
     closing.append(auth)
     await auth.start()
     assert outcomes == ["error"] and not auth.ready()

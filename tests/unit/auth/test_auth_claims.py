@@ -94,15 +94,23 @@ def test_custom_required_claim() -> None:
     [
         ({"roles": ["a", "b"], "scope": "read write"}, ("roles",), "scope", {"a", "b"}, {"read", "write"}),
         ({"roles": "a  b", "scope": ["read"]}, ("roles",), "scope", {"a", "b"}, {"read"}),
-        ({"realm_access": {"roles": ["kc-admin"]}, "groups": ["g"]}, ("realm_access.roles", "groups"),
-         "scope", {"kc-admin", "g"}, set()),
+        (
+            {"realm_access": {"roles": ["kc-admin"]}, "groups": ["g"]},
+            ("realm_access.roles", "groups"),
+            "scope",
+            {"kc-admin", "g"},
+            set(),
+        ),
         ({"https://example.org/roles": ["ns"]}, ("https://example.org/roles",), "scp", {"ns"}, set()),
         ({"scp": "x y"}, ("roles",), "scp", set(), {"x", "y"}),
         ({"realm_access": "not-an-object"}, ("realm_access.roles",), "scope", set(), set()),
     ],
 )
 def test_principal_roles_and_scopes(
-    token_claims: dict[str, Any], roles_claims: tuple[str, ...], scopes_claim: str, roles: set[str],
+    token_claims: dict[str, Any],
+    roles_claims: tuple[str, ...],
+    scopes_claim: str,
+    roles: set[str],
     scopes: set[str],
 ) -> None:
     settings = AuthSettings(issuers=(ISS,), roles_claims=roles_claims, scopes_claim=scopes_claim)

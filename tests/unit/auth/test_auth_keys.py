@@ -12,8 +12,13 @@ from cryptography.x509.oid import NameOID
 from gateway.auth.keys import KeyFormatError, VerificationKey, parse_jwk, parse_jwks, parse_pem, select_key
 from tests.support.jwt_factory import jwks, make_key
 
-RSA, RSA2, EC, EC384, ED = (make_key("RS256"), make_key("RS256", 1), make_key("ES256"), make_key("ES384"),
-                            make_key("EdDSA"))
+RSA, RSA2, EC, EC384, ED = (
+    make_key("RS256"),
+    make_key("RS256", 1),
+    make_key("ES256"),
+    make_key("ES384"),
+    make_key("EdDSA"),
+)
 
 
 @pytest.mark.parametrize(
@@ -70,8 +75,13 @@ def test_certificate_pem_gives_its_public_key() -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
         .sign(private, hashes.SHA256())
     )
     parsed = parse_pem(cert.public_bytes(serialization.Encoding.PEM).decode(), kid="c1")

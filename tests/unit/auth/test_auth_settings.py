@@ -33,14 +33,22 @@ def test_defaults_are_valid() -> None:
 @pytest.mark.parametrize(
     "issuer",
     [
-        pytest.param(_issuer(jwks_url=None, static_keys=(StaticKey(None, make_key("RS256").public_pem),)),
-                     id="static-pem"),
-        pytest.param(_issuer(jwks_url=None, algorithms=("ES256",),
-                             static_keys=(StaticKey("k", json.dumps(make_key("ES256").jwk)),)),
-                     id="static-jwk"),
+        pytest.param(
+            _issuer(jwks_url=None, static_keys=(StaticKey(None, make_key("RS256").public_pem),)),
+            id="static-pem",
+        ),
+        pytest.param(
+            _issuer(
+                jwks_url=None,
+                algorithms=("ES256",),
+                static_keys=(StaticKey("k", json.dumps(make_key("ES256").jwk)),),
+            ),
+            id="static-jwk",
+        ),
         pytest.param(_issuer(jwks_url=None, algorithms=("HS256",), hs256_secrets=(SECRET,)), id="hs256-only"),
-        pytest.param(_issuer(algorithms=("RS256", "HS512"), hs256_secrets=(Secret("s" * 64),)),
-                     id="jwks-and-hmac"),
+        pytest.param(
+            _issuer(algorithms=("RS256", "HS512"), hs256_secrets=(Secret("s" * 64),)), id="jwks-and-hmac"
+        ),
         pytest.param(_issuer(algorithms=("EdDSA", "PS256", "ES384")), id="other-asymmetric"),
     ],
 )
@@ -57,18 +65,27 @@ def test_valid_issuers(issuer: IssuerSettings) -> None:
         (_settings(_issuer(algorithms=())), "identity.issuers[0].algorithms", "at least one"),
         (_settings(_issuer(algorithms=("RS256", "HS256"))), ALGS, "no hs256_secrets"),
         (_settings(_issuer(hs256_secrets=(SECRET,))), "identity.issuers[0].hs256_secrets", "HS256"),
-        (_settings(_issuer(jwks_url=None, algorithms=("HS256", "RS256"), hs256_secrets=(SECRET,))),
-         "identity.issuers[0].algorithms", "no jwks_url or keys"),
+        (
+            _settings(_issuer(jwks_url=None, algorithms=("HS256", "RS256"), hs256_secrets=(SECRET,))),
+            "identity.issuers[0].algorithms",
+            "no jwks_url or keys",
+        ),
         (_settings(_issuer(jwks_url=None)), "identity.issuers[0]", "no key source"),
         (_settings(_issuer(jwks_url="ftp://idp.test/jwks")), "identity.issuers[0].jwks_url", "http"),
         (_settings(_issuer(audiences=())), "identity.issuers[0].audiences", "audience"),
         (_settings(_issuer(issuer="")), "identity.issuers[0].issuer", "empty"),
         (_settings(_issuer(), _issuer()), "identity.issuers[1].issuer", "twice"),
         (_settings(_issuer(jwks_ttl_seconds=0)), "identity.issuers[0].jwks_ttl_seconds", "greater than 0"),
-        (_settings(_issuer(algorithms=("HS256",), hs256_secrets=(Secret("short"),))),
-         "identity.issuers[0].hs256_secrets[0]", "32 bytes"),
-        (_settings(_issuer(algorithms=("HS256", "HS512"), hs256_secrets=(Secret("s" * 63),))),
-         "identity.issuers[0].hs256_secrets[0]", "64 bytes"),
+        (
+            _settings(_issuer(algorithms=("HS256",), hs256_secrets=(Secret("short"),))),
+            "identity.issuers[0].hs256_secrets[0]",
+            "32 bytes",
+        ),
+        (
+            _settings(_issuer(algorithms=("HS256", "HS512"), hs256_secrets=(Secret("s" * 63),))),
+            "identity.issuers[0].hs256_secrets[0]",
+            "64 bytes",
+        ),
         (_settings(slots=("authorization", "cookie")), "identity.token_slots", "unknown token slot"),
         (_settings(principal_claim=""), "identity.principal_claim", "empty"),
         (_settings(max_token_bytes=0), "identity.max_token_bytes", "greater than 0"),
@@ -89,15 +106,19 @@ PRIVATE_JWK = {**make_key("ES256").jwk, "d": "c2VjcmV0LWQ"}
 @pytest.mark.parametrize(
     ("static", "fragment"),
     [
-        pytest.param(StaticKey(None, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
-                     "not a readable PEM", id="garbage-pem"),
+        pytest.param(
+            StaticKey(None, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
+            "not a readable PEM",
+            id="garbage-pem",
+        ),
         pytest.param(StaticKey(None, make_key("RS256").private_pem), "private key", id="private-pem"),
         pytest.param(StaticKey(None, json.dumps(PRIVATE_JWK)), "private key", id="private-jwk"),
         pytest.param(StaticKey(None, '{"kty": "oct", "k": "c2VjcmV0"}'), "hs256_secrets", id="oct-jwk"),
         pytest.param(StaticKey(None, "{not json"), "not valid JWK JSON", id="bad-json"),
         pytest.param(StaticKey(None, "just text"), "expected PEM text or JWK JSON", id="neither"),
-        pytest.param(StaticKey(None, make_key("ES256").public_pem), "fits none of the algorithms",
-                     id="ec-key-rsa-only"),
+        pytest.param(
+            StaticKey(None, make_key("ES256").public_pem), "fits none of the algorithms", id="ec-key-rsa-only"
+        ),
     ],
 )
 def test_bad_static_keys_name_the_issuer_never_the_key(static: StaticKey, fragment: str) -> None:
@@ -112,8 +133,11 @@ def test_bad_static_keys_name_the_issuer_never_the_key(static: StaticKey, fragme
 
 
 def test_secrets_never_appear_in_reprs() -> None:
-    issuer = _issuer(algorithms=("HS256",), hs256_secrets=(Secret("topsecret" * 4),),
-                     static_keys=(StaticKey("k", make_key("RS256").public_pem),))
+    issuer = _issuer(
+        algorithms=("HS256",),
+        hs256_secrets=(Secret("topsecret" * 4),),
+        static_keys=(StaticKey("k", make_key("RS256").public_pem),),
+    )
     text = repr(_settings(issuer))
     assert "topsecret" not in text
     assert "BEGIN PUBLIC KEY" not in text

@@ -13,8 +13,12 @@ U = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ5In0.c2lnMg"
 Pairs = list[tuple[str, str]]
 
 
-def _extract(headers: Pairs = (), query: Pairs = (), form: Pairs | None = None,  # type: ignore[assignment]
-             slots: tuple[str, ...] = ALL) -> str:
+def _extract(
+    headers: Pairs = (),
+    query: Pairs = (),
+    form: Pairs | None = None,  # type: ignore[assignment]
+    slots: tuple[str, ...] = ALL,
+) -> str:
     return extract_token(
         CIMultiDictProxy(CIMultiDict(headers)),
         MultiDictProxy(MultiDict(query)),
@@ -35,15 +39,31 @@ def _extract(headers: Pairs = (), query: Pairs = (), form: Pairs | None = None, 
         pytest.param([], [("api_key", T)], None, T, id="api_key-query"),
         pytest.param([], [], [("api_key", T)], T, id="api_key-form"),
         pytest.param([("X-Api-Key", T)], [], None, T, id="x-api-key"),
-        pytest.param([("Authorization", f"Bearer {T}"), ("X-Civi-Auth", f"Bearer {T}")], [("api_key", T)],
-                     [("_authx", f"Bearer {T}")], T, id="same-token-in-every-slot"),
+        pytest.param(
+            [("Authorization", f"Bearer {T}"), ("X-Civi-Auth", f"Bearer {T}")],
+            [("api_key", T)],
+            [("_authx", f"Bearer {T}")],
+            T,
+            id="same-token-in-every-slot",
+        ),
         pytest.param([("X-Api-Key", T), ("X-Api-Key", T)], [], None, T, id="same-header-repeated"),
-        pytest.param([("Authorization", "Basic dXNlcjpwYXNz"), ("X-Api-Key", T)], [], None, T,
-                     id="basic-is-not-a-gateway-token"),
-        pytest.param([("X-Civi-Auth", f"bearer {U}"), ("X-Api-Key", T)], [], None, T,
-                     id="x-civi-auth-scheme-is-case-sensitive"),
-        pytest.param([("X-Civi-Auth", U), ("X-Api-Key", T)], [], None, T,
-                     id="x-civi-auth-bare-value-ignored"),
+        pytest.param(
+            [("Authorization", "Basic dXNlcjpwYXNz"), ("X-Api-Key", T)],
+            [],
+            None,
+            T,
+            id="basic-is-not-a-gateway-token",
+        ),
+        pytest.param(
+            [("X-Civi-Auth", f"bearer {U}"), ("X-Api-Key", T)],
+            [],
+            None,
+            T,
+            id="x-civi-auth-scheme-is-case-sensitive",
+        ),
+        pytest.param(
+            [("X-Civi-Auth", U), ("X-Api-Key", T)], [], None, T, id="x-civi-auth-bare-value-ignored"
+        ),
         pytest.param([], [("_authx", U), ("api_key", T)], None, T, id="_authx-bare-value-ignored"),
         pytest.param([("X-Api-Key", "")], [("api_key", T)], None, T, id="empty-values-ignored"),
     ],
@@ -59,14 +79,25 @@ def test_finds_the_token(headers: Pairs, query: Pairs, form: Pairs | None, expec
         pytest.param([("Authorization", "Basic dXNlcjpwYXNz")], [], None, "missing-token", id="basic-only"),
         pytest.param([("Authorization", "Bearer ")], [], None, "missing-token", id="empty-bearer"),
         pytest.param([("X-Civi-Auth", f"BEARER {T}")], [], None, "missing-token", id="civi-wrong-case"),
-        pytest.param([("Authorization", f"Bearer {T}"), ("X-Api-Key", U)], [], None, "multiple-tokens",
-                     id="two-slots"),
-        pytest.param([("Authorization", f"Bearer {T}"), ("Authorization", f"Bearer {U}")], [], None,
-                     "multiple-tokens", id="repeated-header"),
+        pytest.param(
+            [("Authorization", f"Bearer {T}"), ("X-Api-Key", U)], [], None, "multiple-tokens", id="two-slots"
+        ),
+        pytest.param(
+            [("Authorization", f"Bearer {T}"), ("Authorization", f"Bearer {U}")],
+            [],
+            None,
+            "multiple-tokens",
+            id="repeated-header",
+        ),
         pytest.param([], [("api_key", T), ("api_key", U)], None, "multiple-tokens", id="repeated-param"),
         pytest.param([], [("api_key", T)], [("api_key", U)], "multiple-tokens", id="query-and-form"),
-        pytest.param([], [("_authx", f"Bearer {T}")], [("_authx", f"Bearer {U}")], "multiple-tokens",
-                     id="_authx-query-and-form"),
+        pytest.param(
+            [],
+            [("_authx", f"Bearer {T}")],
+            [("_authx", f"Bearer {U}")],
+            "multiple-tokens",
+            id="_authx-query-and-form",
+        ),
     ],
 )
 def test_refuses(headers: Pairs, query: Pairs, form: Pairs | None, reason: str) -> None:
