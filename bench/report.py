@@ -18,7 +18,8 @@ def _target(name: str, goal: str, measured: float | None, met: bool | None, note
 def _at(results: dict[str, Any], scenario: str, concurrency: int) -> dict[str, Any] | None:
     for entry in results["throughput"]:
         if entry["scenario"] == scenario and entry["concurrency"] == concurrency:
-            return entry
+            found: dict[str, Any] = entry
+            return found
     return None
 
 

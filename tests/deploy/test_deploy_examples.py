@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,19 +83,20 @@ def test_crm_gateway_check_names_a_missing_secret_file(
     assert "cannot read secret file" in err
 
 
-def _policy_documents() -> list[dict[str, object]]:
+def _policy_documents() -> list[dict[str, Any]]:
     docs = [load_yaml(p) for p in sorted(DEPLOY_POLICIES.glob("*.yaml"))]
     assert all(isinstance(d, dict) for d in docs)
     return docs  # type: ignore[return-value]
 
 
 def test_every_example_principal_has_an_identity_on_each_upstream_of_its_policy() -> None:
-    config = load_yaml(DEPLOY_CONFIG)
-    assert isinstance(config, dict)
+    loaded = load_yaml(DEPLOY_CONFIG)
+    assert isinstance(loaded, dict)
+    config: dict[str, Any] = loaded
     identities = {rule["match"]["sub"]: set(rule) - {"match"} for rule in config["identities"]}
     for doc in _policy_documents():
-        principals = doc["subjects"]["principals"]  # type: ignore[index]
-        upstreams = set(doc.get("upstreams", config["upstreams"]))  # type: ignore[arg-type]
+        principals = doc["subjects"]["principals"]
+        upstreams = set(doc.get("upstreams", config["upstreams"]))
         for principal in principals:
             assert principal in identities, f"{doc['policy']}: no identity rule for {principal}"
             assert upstreams <= identities[principal], f"{doc['policy']}: {principal} lacks a CRM identity"

@@ -113,7 +113,7 @@ def _dev_key(algorithm: str) -> tuple[str, str]:
 
     private_pem, jwk = generate_dev_key(algorithm)
     private = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    public = private.public_key().public_bytes(  # type: ignore[union-attr]
+    public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return public.decode(), json.dumps({k: v for k, v in jwk.items() if k != "kid"})

@@ -112,7 +112,7 @@ async def test_playing_the_front_proxy_with_the_answer_satisfies_each_crm(stack:
 async def test_refusals(
     stack: Stack, style: str, method: str, uri: str, extra: dict[str, str], status: int, reason: str
 ) -> None:
-    answer = await ask(stack, method, uri, style=style, **extra)
+    answer = await ask(stack, method, uri, style=style, bearer=True, **extra)
     assert refusal(answer) == (status, reason), answer.body
     if style == "nginx":
         assert answer.status in (401, 403) and answer.body == b""

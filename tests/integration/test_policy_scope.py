@@ -31,7 +31,8 @@ async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Sta
 
 
 def _params(query: str) -> dict[str, Any]:
-    return json.loads(parse_qs(urlsplit(query).query)["params"][0])
+    params: dict[str, Any] = json.loads(parse_qs(urlsplit(query).query)["params"][0])
+    return params
 
 
 async def test_get_is_narrowed_to_the_claimed_records(stack: Stack) -> None:

@@ -73,11 +73,11 @@ def batch(calls: Any, **kw: Any) -> Probe:
     return form({"calls": json.dumps(calls)}, V4, **kw)
 
 
-AMBIGUOUS_PARAM = {"status": 400, "reason": "ambiguous-parameter"}
-AMBIGUOUS_PATH = {"status": 400, "reason": "ambiguous-path"}
-AMBIGUOUS_ROUTE = {"status": 400, "reason": "ambiguous-route"}
-AMBIGUOUS_BODY = {"status": 400, "reason": "ambiguous-body"}
-BAD_CLAUSE = {"status": 400, "reason": "bad-clause"}
+AMBIGUOUS_PARAM: dict[str, Any] = {"status": 400, "reason": "ambiguous-parameter"}
+AMBIGUOUS_PATH: dict[str, Any] = {"status": 400, "reason": "ambiguous-path"}
+AMBIGUOUS_ROUTE: dict[str, Any] = {"status": 400, "reason": "ambiguous-route"}
+AMBIGUOUS_BODY: dict[str, Any] = {"status": 400, "reason": "ambiguous-body"}
+BAD_CLAUSE: dict[str, Any] = {"status": 400, "reason": "bad-clause"}
 
 PROBES: dict[str, Probe] = {
     # -- APIv3 chains -------------------------------------------------------------------------------

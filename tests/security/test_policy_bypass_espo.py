@@ -55,8 +55,8 @@ def post(target: str, body: Any, **kw: Any) -> Probe:
 
 
 ACCOUNT_WHERE = [{"type": "equals", "attribute": "account.name", "value": "Acme"}]
-BAD_PATH = {"status": 400, "reason": "ambiguous-path"}
-OVERRIDE = {"status": 400, "reason": "method-override"}
+BAD_PATH: dict[str, Any] = {"status": 400, "reason": "ambiguous-path"}
+OVERRIDE: dict[str, Any] = {"status": 400, "reason": "method-override"}
 
 PROBES: dict[str, Probe] = {
     # -- records the principal may not touch ----------------------------------------------------------

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
@@ -10,13 +12,13 @@ ALL = KNOWN_SLOTS
 T = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 U = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ5In0.c2lnMg"
 
-Pairs = list[tuple[str, str]]
+Pairs = Sequence[tuple[str, str]]
 
 
 def _extract(
     headers: Pairs = (),
     query: Pairs = (),
-    form: Pairs | None = None,  # type: ignore[assignment]
+    form: Pairs | None = None,
     slots: tuple[str, ...] = ALL,
 ) -> str:
     return extract_token(

@@ -56,8 +56,9 @@ def test_parse_limit_rules_fills_defaults_and_names() -> None:
     )
     assert rules == [
         LimitRule("gateway:ratelimit.limits[0]", 10.0, 60, "principal", None, None, "gateway"),
-        LimitRule("gateway:deletes", pytest.approx(10 / 3600), 10, "global", "Contact", "delete", "gateway"),
+        LimitRule("gateway:deletes", rules[1].rate_per_second, 10, "global", "Contact", "delete", "gateway"),
     ]
+    assert rules[1].rate_per_second == pytest.approx(10 / 3600)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import pytest
 
 from gateway.errors import ServiceUnavailable
-from gateway.ratelimit.base import Limit, LimiterUnavailable, LimitResult
+from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult
 from gateway.ratelimit.clock import ManualClock
 from gateway.ratelimit.fallback import FallbackLimiter, OnError
 from gateway.ratelimit.memory import MemoryLimiter
@@ -22,7 +22,7 @@ class SwitchableLimiter:
         self.up = True
         self.calls = 0
 
-    async def hit(self, limits: Sequence[Limit], cost: int) -> LimitResult:
+    async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         self.calls += 1
         if not self.up:
             raise LimiterUnavailable("redis failed: ConnectionError")
