@@ -61,7 +61,7 @@ FOREIGN_KEYS: dict[str, dict[str, str]] = {
 }
 OPAQUE = ("<opaque>", "dotted")
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "60"))
-"""Raise it for a long local run: PROPERTY_EXAMPLES=5000 pytest --timeout 0 tests/security/test_policy_property.py"""
+"""A long local run: PROPERTY_EXAMPLES=5000 pytest --timeout 0 tests/security/test_policy_property.py"""
 V4_KEYS = {"chain": ["chain", "Chain"], "join": ["join", "JOIN", "Join"], "select": ["select", "Select"]}
 
 
