@@ -180,6 +180,8 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     if dialect_name == "civicrm":
         options.setdefault("requested_with", requested_with)
     dialect = _located(u, "options", lambda: factory(options, f"{u.key}.options"))
+    for weakening in getattr(dialect, "weakenings", ()):
+        refs.warnings.append(f"{u.file}:{u.line_of('options')}: {u.key}.options: {weakening}")
     auth = u.section("auth")
     scheme = auth.get("scheme", str)
     spec = signers.spec_for(scheme)

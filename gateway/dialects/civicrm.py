@@ -4,7 +4,9 @@ clients can read. Registered as ``civicrm``.
 Options (per upstream): ``cms`` (``auto`` accepts every route location; a named CMS accepts only
 the locations it routes by), ``fk_map`` (``{Entity: {field: TargetEntity}}`` merged over the
 built-in foreign keys; ``"*"`` applies to every entity), ``requested_with`` (inject
-``X-Requested-With`` on ``civicrm/ajax/*`` routes; default true).
+``X-Requested-With`` on ``civicrm/ajax/*`` routes; default true), ``allow_parameters`` (request
+parameter names the gateway does not model but lets through to this upstream: an escape hatch that
+weakens the positive model, reported by ``check``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from gateway.errors import BadRequest, ConfigError, GatewayError
 
 MAX_OPERATIONS = 500
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-_OPTIONS = ("cms", "fk_map", "requested_with")
+_OPTIONS = ("cms", "fk_map", "requested_with", "allow_parameters")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SOURCES = "civicrm.sources"
 _ROUTE = "civicrm.route"
@@ -52,12 +54,18 @@ class CiviCrmDialect:
         cms: str = "auto",
         fk_map: Mapping[str, Mapping[str, str]] | None = None,
         requested_with: bool = True,
+        allow_parameters: frozenset[str] = frozenset(),
     ) -> None:
         if cms not in CMS_CHOICES:
             raise ValueError(f"unknown cms {cms!r}")
         self.cms = cms
         self.schema = Schema(fk_map)
         self.requested_with = requested_with
+        self.allow_parameters = allow_parameters
+        self.weakenings = tuple(
+            f"allow_parameters lets '{name}' through unmodelled (weakens the positive model)"
+            for name in sorted(allow_parameters)
+        )
 
     # -- request reading -------------------------------------------------------------------------
 
@@ -110,7 +118,7 @@ class CiviCrmDialect:
         if route.kind in V3_KINDS:
             ops = civicrm_v3.identify(view, sources, route, self.schema)
         elif route.kind in V4_KINDS:
-            ops = civicrm_v4.identify(view, sources, route, self.schema)
+            ops = civicrm_v4.identify(view, sources, route, self.schema, self.allow_parameters)
         else:
             ops = [Operation(OPAQUE, f"{view.method.upper()} {route.name}")]
         if len(ops) > MAX_OPERATIONS:
@@ -172,7 +180,12 @@ def factory(options: Mapping[str, Any], where: str) -> CiviCrmDialect:
     if not isinstance(requested_with, bool):
         raise ConfigError("expected true or false", key=f"{where}.requested_with")
     fk_map = _fk_map(options["fk_map"], where) if options.get("fk_map") is not None else None
-    return CiviCrmDialect(cms=cms, fk_map=fk_map, requested_with=requested_with)
+    allow = options.get("allow_parameters", [])
+    if not isinstance(allow, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in allow):
+        raise ConfigError("expected a list of parameter names", key=f"{where}.allow_parameters")
+    return CiviCrmDialect(
+        cms=cms, fk_map=fk_map, requested_with=requested_with, allow_parameters=frozenset(allow)
+    )
 
 
 register("civicrm", factory)

@@ -17,35 +17,12 @@ from gateway.dialects.base import OPAQUE, Operation, RequestView
 from gateway.dialects.civicrm_fk import Schema
 from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
 from gateway.dialects.civicrm_v3 import decode_json, php_empty
+from gateway.dialects.civicrm_v4_actions import FIELD_VALUED, Shape, canonical_action, check_params, params_of
 from gateway.dialects.civicrm_v4_params import canonical_params, positional
+from gateway.dialects.civicrm_v4_request import check_batch, field_ref, index_fields, merge_query
 from gateway.errors import BadRequest, Forbidden, GatewayError
 
 MAX_DEPTH = 16
-KNOWN_ACTIONS = (
-    "get",
-    "create",
-    "update",
-    "save",
-    "delete",
-    "replace",
-    "getFields",
-    "getActions",
-    "getLinks",
-    "checkAccess",
-    "autocomplete",
-    "export",
-    "revert",
-    "getDuplicates",
-    "mergeDuplicates",
-    "getChecksum",
-    "validateChecksum",
-    "validate",
-    "index",
-    "check",
-    "flush",
-    "set",
-)
-_ACTION_BY_LOWER = {action.lower(): action for action in KNOWN_ACTIONS}
 META_ACTIONS = frozenset({"getFields", "getActions", "getLinks"})
 _GROUPS = frozenset({"AND", "OR", "NOT"})
 _KEYWORDS = frozenset(
@@ -78,9 +55,11 @@ _KEYWORDS = frozenset(
 _TOKEN = re.compile(
     r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z0-9_]+|\*))*(?::[A-Za-z0-9_]+)?)"
-    r"|(?P<star>\*)|\S",
+    r"|(?P<star>\*)|\d+(?:\.\d+)?|\S",
     re.S,
 )
+_QUOTES = frozenset("'\"")
+_PUNCTUATION = frozenset("(),+-*/=<>!%")
 _AS = re.compile(r"\s+AS\s+", re.I)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -91,11 +70,6 @@ def _entity(schema: Schema, raw: str, what: str) -> str:
     return schema.v4_entity(raw)
 
 
-def canonical_action(raw: str) -> str:
-    """Known actions match case-insensitively (PHP method names do); others are kept as given."""
-    return _ACTION_BY_LOWER.get(raw.lower(), raw)
-
-
 def expression_fields(expr: str) -> list[str]:
     """Field names an APIv4 SQL expression reads (``GROUP_CONCAT(e.email) AS x`` -> ``e.email``)."""
     found: list[str] = []
@@ -103,6 +77,8 @@ def expression_fields(expr: str) -> list[str]:
     for match in _TOKEN.finditer(expr):
         name = match.group("name") or match.group("star")
         token = match.group(0)
+        if not name and token[0] not in _QUOTES and token not in _PUNCTUATION and not token[0].isdigit():
+            raise BadRequest(f"Cannot read '{token}' in an APIv4 expression", reason="bad-field")
         is_call = expr[match.end() :].lstrip().startswith("(")
         if name and not is_call and previous.upper() != "AS" and name.upper() not in _KEYWORDS:
             found.append(name)
@@ -145,6 +121,9 @@ class _Call:
 
     def _opaque(self, entity: str, prefix: str) -> None:
         self._touch(OPAQUE, f"dotted:{entity}.{prefix}", self.via)
+
+    def opaque(self, what: str) -> None:
+        self._touch(OPAQUE, f"{self.entity}.{what}", self.via)
 
     def join(self, spec: Any) -> list[Any]:
         parts = positional(spec, "join")
@@ -249,25 +228,36 @@ def _actions(action: str, params: dict[str, Any]) -> list[str]:
     return [action]
 
 
-def _read_params(call: _Call, params: dict[str, Any]) -> None:
+def _read_params(call: _Call, action: str, params: dict[str, Any]) -> None:
+    shapes = params_of(action)
     conditions = [c for join in values_of(params.get("join")) for c in call.join(join)]
     for condition in conditions:
         call.where(condition, condition=True)
-    for expr in values_of(params.get("select")) + values_of(params.get("groupBy")):
-        call.read(expr)
-    order = params.get("orderBy")
-    for expr in order if isinstance(order, dict) else values_of(order):
-        call.read(expr)
-    for name in ("where", "having"):
-        for clause in values_of(params.get(name)):
-            call.where(clause)
-    for expr in values_of(params.get("match")) + values_of(params.get("reload")):
-        call.read(expr)
-    filters = params.get("filters")
-    for expr in filters if isinstance(filters, dict) else ():
-        call.read(expr)
-    for record in [params.get("values"), params.get("defaults"), *values_of(params.get("records"))]:
-        call.write(record)
+    for name, value in params.items():
+        shape = shapes.get(name)
+        if shape is Shape.FIELDS or (shape is Shape.ORDER and not isinstance(value, dict)):
+            for expr in values_of(value):
+                call.read(expr)
+        elif shape is Shape.ORDER:
+            for expr in value:
+                call.read(expr)
+        elif shape is Shape.CLAUSES:
+            for clause in values_of(value):
+                call.where(clause)
+        elif shape is Shape.RECORD:
+            call.write(value)
+        elif shape is Shape.RECORDS:
+            for record in values_of(value):
+                call.write(record)
+        elif shape is Shape.FILTERS and isinstance(value, dict):
+            for key in value:
+                call.resolve(field_ref(key, "filter"))
+        elif shape is Shape.OPAQUE and not php_empty(value):
+            if not isinstance(value, str):
+                raise BadRequest(f"APIv4 parameter '{name}' must name a saved item", reason="bad-parameter")
+            call.opaque(f"{name}:{value}")
+        elif name in FIELD_VALUED and not php_empty(value):
+            call.resolve(field_ref(value, name))
 
 
 def _as_params(value: Any) -> dict[str, Any]:
@@ -279,27 +269,40 @@ def _as_params(value: Any) -> dict[str, Any]:
 
 
 def call_operations(
-    schema: Schema, entity_raw: Any, action_raw: Any, params: Any, via: str, depth: int = 0
+    schema: Schema,
+    entity_raw: Any,
+    action_raw: Any,
+    params: Any,
+    via: str,
+    depth: int = 0,
+    index: Any = None,
+    allowed: frozenset[str] = frozenset(),
 ) -> list[Operation]:
-    """Every operation of one APIv4 call, its joins and its chains."""
+    """Every operation of one APIv4 call, its joins, its index and its chains."""
     if depth > MAX_DEPTH:
         raise BadRequest("API calls nested too deep", reason="too-deep")
     if not isinstance(entity_raw, str) or not isinstance(action_raw, str) or not entity_raw or not action_raw:
         raise BadRequest("APIv4 call without entity or action", reason="missing-entity")
-    params = canonical_params(_as_params(params))
-    if "checkPermissions" in params and php_empty(params["checkPermissions"]):
-        raise Forbidden("Permission checks cannot be turned off", reason="check-permissions")
     if not _NAME.fullmatch(action_raw):
         raise BadRequest("Not an APIv4 action name", reason="bad-action")
     action = canonical_action(action_raw)
+    params = canonical_params(_as_params(params), params_of(action))
+    if "checkPermissions" in params and php_empty(params["checkPermissions"]):
+        raise Forbidden("Permission checks cannot be turned off", reason="check-permissions")
+    check_params(action, params, allowed)
     call = _Call(schema, _entity(schema, entity_raw, "a call"), via)
     if action not in META_ACTIONS:
-        _read_params(call, params)
+        _read_params(call, action, params)
+    for ref in index_fields(index):
+        call.resolve(ref)
     ops = call.operations(_actions(action, params))
     chain = params.get("chain")
     for name, spec in chain.items() if isinstance(chain, dict) else enumerate(values_of(chain)):
         sub_via = f"{call.prefix}chain:{name}"
-        ops.extend(call_operations(schema, item(spec, 0), item(spec, 1), item(spec, 2), sub_via, depth + 1))
+        entity, sub_action, sub_params, sub_index = (item(spec, i) for i in range(4))
+        ops.extend(
+            call_operations(schema, entity, sub_action, sub_params, sub_via, depth + 1, sub_index, allowed)
+        )
     return ops
 
 
@@ -335,24 +338,34 @@ def _one_value(sources: Sources, name: str) -> str | None:
     return sources.single(name)
 
 
-def identify(view: RequestView, sources: Sources, route: Route, schema: Schema) -> list[Operation]:
+def identify(
+    view: RequestView, sources: Sources, route: Route, schema: Schema, allowed: frozenset[str] = frozenset()
+) -> list[Operation]:
     read_only = view.method.upper() in ("GET", "HEAD")
     if route.kind is Kind.API4:
         if read_only and route.action != "autocomplete" and route.action[:3].lower() != "get":
             raise _refuse_get()
         text = _one_value(sources, "params")
-        params = decode_json(text, "params") if text and text != "0" else {}
-        return call_operations(schema, route.entity, route.action, params, "route")
+        params = _as_params(decode_json(text, "params") if text and text != "0" else {})
+        if _NAME.fullmatch(route.action):
+            params = merge_query(sources, canonical_action(route.action), params, allowed)
+        index = _one_value(sources, "index")
+        return call_operations(
+            schema, route.entity, route.action, params, "route", index=index, allowed=allowed
+        )
     if read_only:
         raise _refuse_get()
     if "calls" in sources.query:
         raise BadRequest("APIv4 batch 'calls' must be in the POST body", reason=AMBIGUOUS_PARAMETER)
+    check_batch(sources, allowed)
     text = _one_value(sources, "calls")
     calls = decode_json(text, "calls") if text else None
     if not isinstance(calls, dict | list):
         raise BadRequest("APIv4 batch needs 'calls'", reason="bad-batch")
     ops: list[Operation] = []
     for key, call in calls.items() if isinstance(calls, dict) else enumerate(calls):
-        entity, action, params, _ = batch_call(call)
-        ops.extend(call_operations(schema, entity, action, params, f"batch:{key}"))
+        entity, action, params, index = batch_call(call)
+        ops.extend(
+            call_operations(schema, entity, action, params, f"batch:{key}", index=index, allowed=allowed)
+        )
     return ops

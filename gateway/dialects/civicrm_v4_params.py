@@ -11,6 +11,7 @@ their place is read only when its keys are ``"0"``, ``"1"``... in order, so posi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER
@@ -24,12 +25,13 @@ READ_PARAMS = (
 _BY_LOWER = {name.lower(): name for name in READ_PARAMS}
 
 
-def canonical_params(params: dict[str, Any]) -> dict[str, Any]:
+def canonical_params(params: dict[str, Any], names: Iterable[str] = READ_PARAMS) -> dict[str, Any]:
     """``params`` with every interpreted parameter under its canonical name; BadRequest when two keys
     set the same one (``chain`` and ``Chain``: the server would apply both, the last one winning)."""
+    by_lower = _BY_LOWER if names is READ_PARAMS else {name.lower(): name for name in names}
     out: dict[str, Any] = {}
     for key, value in params.items():
-        name = _BY_LOWER.get(key.lower(), key)
+        name = by_lower.get(key.lower(), key)
         if name in out:
             raise BadRequest(f"APIv4 parameter '{name}' is given twice", reason=AMBIGUOUS_PARAMETER)
         out[name] = value

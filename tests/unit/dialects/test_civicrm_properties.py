@@ -13,6 +13,7 @@ from yarl import URL
 from gateway.dialects.base import RequestView
 from gateway.dialects.civicrm import factory
 from gateway.dialects.civicrm_fk import BUILTIN_FK, GENERIC_FK
+from gateway.dialects.civicrm_v4_actions import params_of
 
 DIALECT = factory({}, "upstreams.civi.options")
 V3_ENTITIES = ["Contact", "Email", "Phone", "Address", "Activity", "Tag", "Note", "GroupContact", "MyThing"]
@@ -76,8 +77,13 @@ def test_every_v3_chained_entity_is_identified(data: st.DataObject) -> None:
     assert placed <= found
 
 
-def place(data: st.DataObject, params: dict[str, Any], ref: str) -> None:
-    where = data.draw(st.sampled_from(PLACES))
+def place(data: st.DataObject, params: dict[str, Any], ref: str, action: str) -> None:
+    """Puts ``ref`` in one of the places ``action`` accepts (a record for create and save)."""
+    places = [p for p in PLACES if p.split("-")[0] in params_of(action)]
+    if not places:
+        params.setdefault("values" if action == "create" else "defaults", {})[ref] = 1
+        return
+    where = data.draw(st.sampled_from(places))
     if where in ("select", "groupBy"):
         expr = data.draw(st.sampled_from([ref, f"MAX({ref}) AS m", f"{ref}:label"]))
         params.setdefault(where, []).append(expr)
@@ -92,9 +98,11 @@ def place(data: st.DataObject, params: dict[str, Any], ref: str) -> None:
 def v4_call(data: st.DataObject, depth: int) -> tuple[list[Any], set[str]]:
     """A random APIv4 call [entity, action, params] with joins, dotted reads and chains."""
     entity = data.draw(st.sampled_from(V4_ENTITIES))
+    action = data.draw(st.sampled_from(V4_ACTIONS))
     params: dict[str, Any] = {}
     placed = {entity}
-    for index, joined in enumerate(data.draw(st.lists(st.sampled_from(V4_ENTITIES), max_size=2))):
+    joins = data.draw(st.lists(st.sampled_from(V4_ENTITIES), max_size=2)) if action == "get" else []
+    for index, joined in enumerate(joins):
         spec: list[Any] = [f"{joined} AS j{index}", data.draw(st.sampled_from(["LEFT", "INNER", "EXCLUDE"]))]
         if data.draw(st.booleans()):
             bridge = data.draw(st.sampled_from(V4_ENTITIES))
@@ -103,17 +111,17 @@ def v4_call(data: st.DataObject, depth: int) -> tuple[list[Any], set[str]]:
         spec.append([f"j{index}.id", "=", "id"])
         params.setdefault("join", []).append(spec)
         placed.add(joined)
-        place(data, params, f"j{index}.display_name")
+        place(data, params, f"j{index}.display_name", action)
     foreign_keys = sorted({**GENERIC_FK, **BUILTIN_FK.get(entity, {})}.items())
     for field, target in data.draw(st.lists(st.sampled_from(foreign_keys), max_size=2)):
-        place(data, params, f"{field}.id")
+        place(data, params, f"{field}.id", action)
         placed.add(target)
     if depth < 3:
         for index in range(data.draw(st.integers(0, 2))):
             child, below = v4_call(data, depth + 1)
             params.setdefault("chain", {})[f"c{index}"] = child
             placed |= below
-    return [entity, data.draw(st.sampled_from(V4_ACTIONS)), params], placed
+    return [entity, action, params], placed
 
 
 @settings(max_examples=150, deadline=None)

@@ -81,7 +81,7 @@ def test_params_in_the_query_of_a_post_with_an_empty_body() -> None:
         ("contact", "GET", ("Contact", "get")),
         ("Contact", "getfields", ("Contact", "getFields")),
         ("Contact", "DELETE", ("Contact", "delete")),
-        ("MyExtEntity", "doThing", ("MyExtEntity", "doThing")),
+        ("MyExtEntity", "AutoComplete", ("MyExtEntity", "autocomplete")),
         ("Custom_Extra", "get", ("Custom_Extra", "get")),
     ],
 )
@@ -332,7 +332,7 @@ def test_batch_calls_dict_list_and_named_arguments() -> None:
         ("POST", f"{API4}/Contact/get", [("params", json.dumps({"join": [[3, "LEFT"]]}))], "bad-join"),
         (
             "POST",
-            f"{API4}/Contact/get",
+            f"{API4}/Contact/create",
             [("params", json.dumps({"values": {"contact_id..x": 1}}))],
             "bad-field",
         ),
