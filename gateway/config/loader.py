@@ -56,7 +56,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
     policies = _policies(root, file, upstream_dialects)
     ratelimit = _ratelimit(root.section("ratelimit", {"backend": "memory"}), refs, upstream_dialects)
     observability = _observability(root.section("observability", {}))
-    decision = parse_decision(root.section("decision", {}), upstreams)
+    decision = parse_decision(root.section("decision", {}), upstreams, policies)
     root.done()
     return GatewayConfig(
         file=file,

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from gateway.config.model import UpstreamConfig
 from gateway.config.source import Section
 from gateway.decision.settings import DEFAULT_PATH, DecisionConfig, Network
+from gateway.policy.answers import relies_on_answer_filter
+from gateway.policy.engine import PolicySet
 
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 _PATH = re.compile(r"(/[A-Za-z0-9_.~-]+)+")
@@ -25,7 +27,7 @@ _KEYS_SCHEME = "civicrm-keys"
 _PARAM_FLOW = "param"
 
 
-def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig]) -> DecisionConfig:
+def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet) -> DecisionConfig:
     """The section (an empty one means decision mode is off); ConfigError names file, line and key."""
     if not s.data:
         s.done()
@@ -33,7 +35,7 @@ def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig]) -> DecisionC
     enabled = s.get("enabled", bool, True)
     path = _path(s, upstreams)
     networks = _networks(s)
-    names = _upstreams(s, upstreams)
+    names = _upstreams(s, upstreams, policies)
     s.done()
     if enabled and not networks:
         raise s.error("trusted_proxies", "name at least one front proxy address (CIDR) allowed to ask")
@@ -71,14 +73,14 @@ def _networks(s: Section) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def _upstreams(s: Section, upstreams: Sequence[UpstreamConfig]) -> tuple[str, ...]:
+def _upstreams(s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet) -> tuple[str, ...]:
     by_name = {up.name: up for up in upstreams}
     names: list[str] = []
     for name in s.str_list("upstreams", []):
         up = by_name.get(name)
         if up is None:
             raise s.error("upstreams", f"unknown upstream {name!r}; known: {', '.join(by_name)}")
-        reason = unsupported_reason(up)
+        reason = unsupported_reason(up) or answer_filter_reason(up, policies)
         if reason is not None:
             raise s.error("upstreams", f"upstream {name}: {reason}")
         if name not in names:
@@ -103,3 +105,20 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
             "or leave this upstream to proxy mode"
         )
     return None
+
+
+def answer_filter_reason(up: UpstreamConfig, policies: PolicySet) -> str | None:
+    """Why the decision endpoint cannot serve this upstream: its policies rely on the dialect's answer
+    filter, which needs the CRM's answer, and the answer never passes through the gateway in decision mode."""
+    need = up.dialect.answer_filter
+    if need is None:
+        return None
+    found = relies_on_answer_filter(policies.policies, up.name, up.dialect_name, need.entities, need.fields)
+    if not found:
+        return None
+    fields = ", ".join(sorted(need.fields))
+    return (
+        f"proxy mode removes {fields} from this CRM's answers, which the decision endpoint never sees, and "
+        f"these policies rely on that: {'; '.join(found)}. Allow {fields} in those policies' fields, or "
+        "leave this upstream to proxy mode"
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 
 from aiohttp import web
 from multidict import CIMultiDict
 
+from gateway.admission import Origin, admit
 from gateway.config.model import UpstreamConfig
 from gateway.decision import answer, contract
 from gateway.decision.denial import decode
@@ -23,10 +25,8 @@ from gateway.dialects.base import ErrorRendering, RequestView
 from gateway.errors import AuthenticationError, Forbidden, GatewayError, NotFound, ServiceUnavailable
 from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.keys import STATE
-from gateway.pipeline import authenticate, authorize, rate_limit
 from gateway.proxy.breaker import OPEN
 from gateway.proxy.headers import outbound_headers
-from gateway.proxy.outbound import build_outbound
 from gateway.runtime import Runtime, UpstreamRuntime
 
 UNTRUSTED = "untrusted-proxy"
@@ -83,33 +83,27 @@ async def _decide(
             reason="decision-not-enabled",
         )
     refuse_reserved_headers(view.headers)
+    origin = Origin(client_ip=fwd.client_ip, scheme=fwd.scheme, host=fwd.host, front_proxy=True)
+    admitted = await admit(rt, up, view, ex, extra, origin, partial(_refuse_body, fwd))
+    _refuse_open_breaker(rt, rt.upstreams[up.name], admitted.identity_index)
+    if admitted.credential_in_params:
+        raise GatewayError(
+            "this upstream's credential travels in the query or body; use proxy mode",
+            reason=answer.UNSUPPORTED,
+            status=500,
+        )
+    settings = answer.upstream_settings(admitted.out, outbound_headers(view.headers))
+    return answer.allowed(up.name, admitted.out, settings, extra)
+
+
+async def _refuse_body(fwd: ForwardedRequest, up: UpstreamConfig, view: RequestView) -> None:
+    """The decision never sees a body: a request whose meaning depends on one goes to proxy mode."""
     if fwd.declares_body or up.dialect.body_needed(view):
         raise Forbidden(
             "what this request does depends on its body; send it to the gateway itself, not to the "
             "decision endpoint",
             reason="body-required",
         )
-    principal = await authenticate(rt, view, ex)
-    identity_index, identity = rt.identities.lookup(principal, up.name)
-    operations = up.dialect.identify(view)
-    ex.operations = operations
-    authorize(rt, principal, up, operations, ex)
-    extra.extend(await rate_limit(rt, principal, up, operations, ex))
-    _refuse_open_breaker(rt, rt.upstreams[up.name], identity_index)
-    out = build_outbound(
-        up, view, request_id=ex.request_id, client_ip=fwd.client_ip, scheme=fwd.scheme, host=fwd.host
-    )
-    out.path = out.path.replace("$", "%24")  # front proxies may expand "$" (Caddy's path_regexp does)
-    query, form = list(out.query), out.form
-    up.signer.sign(out, identity, rt.clock())
-    if out.query != query or out.form != form or out.body is not None:
-        raise GatewayError(
-            "this upstream's credential travels in the query or body; use proxy mode",
-            reason=answer.UNSUPPORTED,
-            status=500,
-        )
-    settings = answer.upstream_settings(out, outbound_headers(view.headers))
-    return answer.allowed(up.name, out, settings, extra)
 
 
 def _refuse_open_breaker(rt: Runtime, upstream: UpstreamRuntime, identity_index: int) -> None:

@@ -59,10 +59,21 @@ class ErrorRendering:
     content_type: str
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerFilter:
+    """Fields a dialect removes from the CRM's answers unless a policy allows reading them, and the
+    entities whose answers may carry them. Only proxy mode sees answers: an upstream whose policies rely
+    on the filter is refused in decision mode at config load."""
+
+    fields: frozenset[str]
+    entities: frozenset[str]
+
+
 class Dialect(Protocol):
     """A CRM dialect, built once per upstream from its validated options."""
 
     name: ClassVar[str]
+    answer_filter: ClassVar[AnswerFilter | None]
     credential_params: ClassVar[frozenset[str]]
     """Query/form parameter names that carry a client credential; stripped before forwarding."""
 

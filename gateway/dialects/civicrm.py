@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from gateway.dialects import civicrm_v3, civicrm_v4
-from gateway.dialects.base import OPAQUE, ErrorRendering, Operation, RequestView, register
+from gateway.dialects.base import OPAQUE, AnswerFilter, ErrorRendering, Operation, RequestView, register
 from gateway.dialects.civicrm_fk import Schema
 from gateway.dialects.civicrm_inputs import CREDENTIAL_PARAMS, check_inputs
 from gateway.dialects.civicrm_render import Style, render
@@ -48,6 +48,10 @@ def _merge(ops: list[Operation]) -> list[Operation]:
 class CiviCrmDialect:
     name: ClassVar[str] = "civicrm"
     credential_params: ClassVar[frozenset[str]] = CREDENTIAL_PARAMS
+    answer_filter: ClassVar[AnswerFilter | None] = AnswerFilter(
+        fields=frozenset({"api_key"}),
+        entities=frozenset({"Contact", "Individual", "Household", "Organization"}),
+    )
 
     def __init__(
         self,

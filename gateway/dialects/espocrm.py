@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gateway.dialects.base import ErrorRendering, Operation, RequestView, register
+from gateway.dialects.base import AnswerFilter, ErrorRendering, Operation, RequestView, register
 from gateway.dialects.espocrm_identify import Classifier, needs_body, opaque
 from gateway.dialects.espocrm_links import BUILTIN_LINKS, merge_links
 from gateway.dialects.espocrm_params import php_key
@@ -56,6 +56,7 @@ def header_safe(text: str) -> str:
 class EspoDialect:
     name: ClassVar[str] = "espocrm"
     credential_params: ClassVar[frozenset[str]] = frozenset()
+    answer_filter: ClassVar[AnswerFilter | None] = None
     """Espo credentials travel in headers only; the proxy strips those."""
 
     def __init__(self, options: EspoOptions | None = None) -> None:

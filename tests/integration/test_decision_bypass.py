@@ -16,7 +16,13 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.test_decision_support import DECISION, FRONTENDS, Frontend, running_frontend, send
+from tests.integration.test_decision_support import (
+    DECISION,
+    FRONTENDS,
+    Frontend,
+    running_frontend,
+    send,
+)
 from tests.support.stack import Stack, start_stack
 
 ONLY_READS = """
@@ -25,6 +31,9 @@ subjects: {principals: [svc-test]}
 entities:
   Contact: {get: allow, read: allow}
   Email: {get: allow, read: allow}
+fields:
+  Contact: {deny: [first_name]}
+  "*": {allow: [api_key]}
 """
 V4 = "/civi-jwt/civicrm/ajax/api4"
 AJAX = "/civi-jwt/civicrm/ajax/rest"
@@ -64,7 +73,9 @@ CASES: dict[str, Case] = {
     "v4-dotted-implicit-join": Case(
         "GET", f"{V4}/Email/get?params={q({'select': ['contact_id.employer_id.address_primary.city']})}", 403
     ),
-    "v4-select-api_key": Case("GET", f"{V4}/Contact/get?params={q({'select': ['id', 'api_key']})}", 403),
+    "v4-select-denied-field": Case(
+        "GET", f"{V4}/Contact/get?params={q({'select': ['id', 'first_name']})}", 403
+    ),
     "v4-join-allowed-Email": Case(
         "GET", f"{V4}/Contact/get?params={q({'join': [['Email AS e', 'LEFT']]})}", 200, None
     ),

@@ -19,6 +19,7 @@ from gateway.decision import nginx
 from gateway.decision.cache import DecisionCache, rate_limit_warning
 from gateway.decision.frontend_plan import make_plan
 from tests.integration.test_decision_support import (
+    API_KEY_READABLE,
     DECISION,
     Frontend,
     _wait_for_port,
@@ -30,7 +31,8 @@ from tests.support.ports import free_port
 from tests.support.stack import ESPO_API_KEY, Stack, metric_samples, start_stack
 
 TTL_S = 1
-POLICY = """
+POLICY = (
+    """
 policy: decision-cache
 subjects: {principals: [svc-test]}
 entities:
@@ -40,6 +42,8 @@ entities:
 limits:
   - {name: accounts, entity: Account, rate: 1/hour}
 """
+    + API_KEY_READABLE
+)
 LEADS = "/espo-key/api/v1/Lead?maxSize=2"
 CIVI_CONTACTS = "/civi-jwt/civicrm/ajax/api4/Contact/get?params=%7B%22limit%22%3A1%7D"
 

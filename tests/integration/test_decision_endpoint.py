@@ -10,7 +10,7 @@ import pytest
 
 from gateway.decision import contract
 from gateway.decision.denial import decode
-from tests.integration.test_decision_support import DECISION, Answer, send
+from tests.integration.test_decision_support import DECISION, POLICIES, Answer, send
 from tests.support.stack import ESPO_API_KEY, Stack, start_stack
 
 AUTHZ = "/_crm_gateway/authz"
@@ -23,6 +23,7 @@ async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Sta
         aiohttp_server,
         aiohttp_client,
         tmp_path,
+        policies=POLICIES,
         extra=DECISION,
         upstream_extra={"espo-basic": "breaker: {failures: 2, cooldown_seconds: 60}"},
         environ={"ESPO_PASSWORD": "not-the-password"},

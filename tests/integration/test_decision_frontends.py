@@ -11,7 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_decision_support import (
+    API_KEY_READABLE,
     DECISION,
+    ESPO_DECIDED,
     FRONTENDS,
     Answer,
     Frontend,
@@ -27,7 +29,8 @@ from tests.support.stack import (
     start_stack,
 )
 
-POLICY = """
+POLICY = (
+    """
 policy: decision-e2e
 subjects: {principals: [svc-test]}
 entities:
@@ -35,9 +38,16 @@ entities:
   Email: {get: allow, read: allow}
   Lead: {read: allow, create: allow}
   Account: {read: allow}
-opaque: ["GET /App/user"]
 limits:
   - {name: accounts, entity: Account, rate: 1/hour}
+"""
+    + API_KEY_READABLE
+)
+ESPO_OPAQUE = f"""
+policy: decision-e2e-espo
+subjects: {{principals: [svc-test]}}
+upstreams: [{", ".join(ESPO_DECIDED)}]
+opaque: ["GET /App/user"]
 """
 V4_CONTACTS = "/civicrm/ajax/api4/Contact/get?params=%7B%22select%22%3A%5B%22display_name%22%5D%7D"
 Check = Callable[[dict[str, str]], bool]
@@ -46,7 +56,11 @@ Check = Callable[[dict[str, str]], bool]
 @pytest.fixture
 async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Stack:
     return await start_stack(
-        aiohttp_server, aiohttp_client, tmp_path, policies={"e2e": POLICY}, extra=DECISION
+        aiohttp_server,
+        aiohttp_client,
+        tmp_path,
+        policies={"e2e": POLICY, "e2e-espo": ESPO_OPAQUE},
+        extra=DECISION,
     )
 
 

@@ -52,6 +52,26 @@ DECIDED = (
 )
 """Every upstream of tests.support.stack whose scheme a front proxy can apply (not civicrm-keys, not
 flow param): those stay in proxy mode behind the same front proxy."""
+ESPO_DECIDED = tuple(name for name in DECIDED if name.startswith("espo-"))
+API_KEY_READABLE = """fields:
+  "*": {allow: [api_key]}
+"""
+"""Decision mode never sees the CRM's answer, so it cannot remove a CiviCRM ``api_key`` from it: a CiviCRM
+upstream is served there only by policies that let its readers read ``api_key`` (else refused at load)."""
+ALLOW_ALL = f"""
+policy: test-allow-all
+subjects: {{principals: [svc-test]}}
+entities:
+  "*": {{default: allow}}
+{API_KEY_READABLE}"""
+ESPO_OPAQUE = f"""
+policy: test-espo-opaque
+subjects: {{principals: [svc-test]}}
+upstreams: [{", ".join(ESPO_DECIDED)}]
+opaque: ["GET /Attachment/file/:id", "GET /App/user"]
+"""
+POLICIES = {"allow-all": ALLOW_ALL, "espo-opaque": ESPO_OPAQUE}
+"""tests.support.stack's allow-all, split so that the CiviCRM upstreams can be decided."""
 DECISION = f"""decision:
   trusted_proxies: [127.0.0.1/32, "::1/128"]
   upstreams: [{", ".join(DECIDED)}]

@@ -151,3 +151,56 @@ def test_trusted_sources(address: str | None, trusted: bool) -> None:
         "decision: {trusted_proxies: [127.0.0.1, 10.0.0.0/8, '::1'], upstreams: [civi]}\n"
     ).decision
     assert decision.trusts(address) is trusted
+
+
+READS = """
+policy: reads
+subjects: {principals: [svc]}
+upstreams: [civi, espo]
+entities:
+  "Contact": {get: allow}
+"""
+DECIDED = "decision:\n  trusted_proxies: [127.0.0.1]\n  upstreams: [espo, civi]\n"
+API_KEY_FIELD = """fields:
+  Contact: {allow: [api_key]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "refusal"),
+    [
+        (READS, "allows reading Contact without allowing api_key"),
+        (READS.replace('"Contact"', '"*"'), "allows reading Contact without allowing api_key"),
+        (READS.replace('"Contact"', "Individual"), "allows reading Individual without allowing api_key"),
+        (READS + 'opaque: ["GET civicrm/contact/view"]\n' + API_KEY_FIELD, "opaque routes"),
+        (READS + API_KEY_FIELD, None),
+        (READS.replace('"Contact"', "Activity"), None),
+        (READS.replace("upstreams: [civi, espo]", "upstreams: [espo]"), None),
+        (READS.replace("policy: reads", "policy: reads\nmode: shadow"), None),
+    ],
+)
+def test_policies_that_rely_on_the_answer_filter_are_refused(
+    tmp_path: Path, policy: str, refusal: str | None
+) -> None:
+    """Decision mode never sees the CRM's answer, so it cannot remove api_key from it (proxy mode does)."""
+    (tmp_path / "reads.yaml").write_text(policy)
+    text = f"{BASE}policies: [{tmp_path}/]\n{DECIDED}"
+    if refusal is None:
+        assert load_config_text(text, "gateway.yaml").decision.serves("civi")
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "gateway.yaml")
+    assert (caught.value.key, caught.value.line) == ("decision.upstreams", len(BASE.splitlines()) + 4)
+    assert refusal in caught.value.reason
+    assert f"{tmp_path}/reads.yaml:2: policy reads" in caught.value.reason
+
+
+def test_a_policy_denying_api_key_next_to_one_allowing_it_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "reads.yaml").write_text(READS + API_KEY_FIELD)
+    (tmp_path / "deny.yaml").write_text(
+        "policy: deny\nsubjects: {roles: [r]}\nfields:\n  Contact: {deny: [api_key]}\n"
+    )
+    text = f"{BASE}policies: [{tmp_path}/]\n{DECIDED}"
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "gateway.yaml")
+    assert "policy deny denies api_key" in caught.value.reason

@@ -1,0 +1,139 @@
+"""Admission: the one list of stages every entry point runs on a routed request (proxy mode, the decision
+endpoint, any future front end). Each stage is one call in ``admit``, read top to bottom; a new stage is one
+more call at its place there. What an entry point adds (send and filter the answer, or encode the decision
+for a front proxy) stays in that entry point."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from multidict import CIMultiDict
+
+from gateway.auth.principal import Principal
+from gateway.auth.slots import extract_token
+from gateway.config.model import UpstreamConfig
+from gateway.dialects.base import Operation, RequestView
+from gateway.errors import Forbidden, RateLimited
+from gateway.exchange import Exchange
+from gateway.limits import limits_for_request
+from gateway.proxy.outbound import build_outbound
+from gateway.ratelimit.headers import ratelimit_headers
+from gateway.runtime import Runtime
+from gateway.scoping import apply_record_scopes
+from gateway.signers.base import Identity, OutboundRequest
+
+BodyReader = Callable[[UpstreamConfig, RequestView], Awaitable[None]]
+"""The entry point's way to give the dialect the body it needs (proxy mode reads it; the decision endpoint
+never sees one and refuses a request whose meaning depends on it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the client's request came from, as the entry point learned it."""
+
+    client_ip: str
+    scheme: str
+    host: str
+    front_proxy: bool = False
+    """True when a front proxy sends the outbound request (the decision endpoint): the path never holds a
+    ``$`` (Caddy's path_regexp would expand it), and the credential must travel in headers only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An admitted request: who asked, as whom it goes upstream, and the signed outbound request."""
+
+    principal: Principal
+    identity_index: int
+    identity: Identity
+    operations: list[Operation]
+    out: OutboundRequest
+    credential_in_params: bool
+    """The signer put the credential into the query or form (only computed for a front proxy)."""
+
+
+async def admit(
+    rt: Runtime,
+    up: UpstreamConfig,
+    view: RequestView,
+    ex: Exchange,
+    extra: CIMultiDict[str],
+    origin: Origin,
+    read_body: BodyReader,
+) -> Admitted:
+    """Every stage between routing and sending; GatewayError refuses. ``extra`` collects the headers the
+    client's answer carries whatever happens (X-Request-ID, RateLimit)."""
+    await read_body(up, view)
+    principal = await authenticate(rt, view, ex)
+    identity_index, identity = rt.identities.lookup(principal, up.name)
+    operations = up.dialect.identify(view)
+    ex.operations = operations
+    authorize(rt, principal, up, operations, ex)
+    apply_record_scopes(up, view, operations, rt.config.policies.scopes_for(principal, up.name), principal)
+    extra.extend(await rate_limit(rt, principal, up, operations, ex))
+    out = prepare(up, view, ex, origin)
+    unsigned = (list(out.query), out.form) if origin.front_proxy else None
+    up.signer.sign(out, identity, rt.clock())
+    moved = unsigned is not None and (unsigned != (out.query, out.form) or out.body is not None)
+    return Admitted(principal, identity_index, identity, operations, out, moved)
+
+
+async def authenticate(rt: Runtime, view: RequestView, ex: Exchange) -> Principal:
+    token = extract_token(view.headers, view.query, view.form, rt.config.auth.slots)
+    principal = await rt.authenticator.authenticate(token)
+    ex.principal = principal.subject
+    ex.issuer = principal.issuer
+    return principal
+
+
+def authorize(
+    rt: Runtime, principal: Principal, up: UpstreamConfig, ops: list[Operation], ex: Exchange
+) -> None:
+    decision = rt.config.policies.evaluate(principal, up.name, ops)
+    ex.decision = "allow" if decision.allowed else "deny"
+    ex.rule = decision.rule
+    ex.shadow = [s.rule for s in decision.shadow if not s.allowed]
+    if decision.allowed and ex.shadow:
+        ex.decision = "shadow-deny"  # allowed; a shadow policy would have refused it
+    if not decision.allowed:
+        denied = decision.denied
+        if denied is not None:
+            rt.metrics.policy_denial(up.name, denied.entity, denied.action)
+        raise Forbidden(decision.message, reason="policy-denied")
+
+
+async def rate_limit(
+    rt: Runtime, principal: Principal, up: UpstreamConfig, ops: list[Operation], ex: Exchange
+) -> CIMultiDict[str]:
+    charged = limits_for_request(rt.config, principal, up.name, ops)
+    if not charged:
+        return CIMultiDict()
+    # one call: every limit is charged its own cost, all or nothing
+    result = await rt.limiter.hit([limit for limit, _ in charged], cost=[cost for _, cost in charged])
+    ex.limiter = result
+    headers = CIMultiDict(ratelimit_headers(result))
+    if not result.allowed:
+        ex.decision = "ratelimited"
+        rule = result.limit.name if result.limit else "limit"
+        rt.metrics.rate_limited(up.name, rule)
+        headers.popall("Retry-After", None)
+        raise RateLimited(
+            "rate limit exceeded; retry later",
+            retry_after=math.ceil(result.retry_after_seconds),
+            headers=headers,
+        )
+    return headers
+
+
+def prepare(up: UpstreamConfig, view: RequestView, ex: Exchange, origin: Origin) -> OutboundRequest:
+    """The unsigned outbound request: the client's, less its credentials, plus what the dialect needs."""
+    out = build_outbound(
+        up, view, request_id=ex.request_id, client_ip=origin.client_ip, scheme=origin.scheme, host=origin.host
+    )
+    if up.dialect_name == "civicrm" and not origin.front_proxy:
+        out.headers.popall("Accept-Encoding", None)  # plain answers, so redaction can read them
+    if origin.front_proxy:
+        out.path = out.path.replace("$", "%24")  # front proxies may expand "$" (Caddy's path_regexp does)
+    return out

@@ -1,0 +1,51 @@
+"""Which policies rely on a dialect's answer filter: those that let a principal read an entity whose
+answers may carry a filtered field without allowing that field (the filter removes it in proxy mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.policy.known import WILDCARD
+from gateway.policy.model import Policy
+
+
+def relies_on_answer_filter(
+    policies: Iterable[Policy], upstream: str, dialect: str, entities: frozenset[str], fields: frozenset[str]
+) -> list[str]:
+    """``file:line: policy P ...`` for every enforce policy on ``upstream`` that needs the filter."""
+    found: list[str] = []
+    deniers: list[str] = []
+    readers = 0
+    for policy in policies:
+        table = policy.tables.get(dialect)
+        if policy.mode != "enforce" or upstream not in policy.upstreams or table is None:
+            continue
+        where = _where(policy)
+        if policy.opaque:
+            found.append(f"{where}: policy {policy.name} allows opaque routes, whose answers may carry them")
+        for entity in sorted(entities):
+            key = table.rules.entity_key(entity)
+            actions = table.entities.get(key, table.entities.get(WILDCARD))
+            if actions is None or not any(rule.allow for rule in actions.values()):
+                continue
+            readers += 1
+            if not fields <= table.lifted(key):
+                found.append(
+                    f"{where}: policy {policy.name} allows reading {entity} without allowing "
+                    f"{_names(fields)} (fields.{entity}.allow)"
+                )
+                break
+        if any(not rule.deny.isdisjoint(fields) for rule in table.fields.values()):
+            deniers.append(
+                f"{where}: policy {policy.name} denies {_names(fields)} to principals other policies allow it"
+            )
+    return found + (deniers if readers else [])
+
+
+def _where(policy: Policy) -> str:
+    src = policy.source
+    return f"{src.file}:{src.line}" if src.line is not None else src.file
+
+
+def _names(fields: frozenset[str]) -> str:
+    return ", ".join(sorted(fields))

@@ -1,0 +1,81 @@
+"""Proxy mode's part of reading a request: the RequestView of an aiohttp request, and its body when the
+dialect needs it (bounded by the upstream's max_body_bytes)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl
+
+from aiohttp import BodyPartReader, web
+from multidict import MultiDict, MultiDictProxy
+
+from gateway.config.model import UpstreamConfig
+from gateway.dialects.base import RequestView
+from gateway.errors import BadRequest, PayloadTooLarge
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+
+
+def build_view(up: UpstreamConfig, request: web.Request, rel_path: str) -> RequestView:
+    return RequestView(
+        method=request.method,
+        path=up.dialect.canonical_path(rel_path),
+        raw_path=rel_path,
+        query=request.rel_url.query,
+        headers=request.headers,
+        content_type=request.content_type if request.body_exists else "",
+    )
+
+
+async def read_body(up: UpstreamConfig, view: RequestView, request: web.Request) -> None:
+    if not request.body_exists or not up.dialect.body_needed(view):
+        return
+    length = request.content_length
+    if length is not None and length > up.max_body_bytes:
+        raise PayloadTooLarge(f"request body is larger than {up.max_body_bytes} bytes")
+    if view.content_type == MULTIPART:
+        fields = MultiDict[str]()
+        async for name, value in _multipart_fields(request, up.max_body_bytes):
+            fields.add(name, value)
+        view.form = MultiDictProxy(fields)
+        view.body = None
+        return
+    body = await _read_limited(request, up.max_body_bytes)
+    view.body = body
+    if view.content_type == FORM:
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise BadRequest("form body is not valid UTF-8") from None
+        view.form = MultiDictProxy(MultiDict(pairs))
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _multipart_fields(request: web.Request, limit: int) -> AsyncIterator[tuple[str, str]]:
+    reader = await request.multipart()
+    size = 0
+    while True:
+        part = await reader.next()
+        if part is None:
+            return
+        if not isinstance(part, BodyPartReader) or part.filename is not None:  # nested multipart or a file
+            raise BadRequest("file uploads are not supported on this route")
+        data = await part.read(decode=True)
+        size += len(data)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        try:
+            yield part.name or "", data.decode(part.get_charset("utf-8"))
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequest("form field is not valid text") from None
