@@ -12,6 +12,7 @@ from gateway.admission import Origin, admit
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import AuthenticationError, GatewayError, NotFound
 from gateway.exchange import Exchange, begin, finish, render_plain
+from gateway.faults import client_gone, record_client_closed, unexpected
 from gateway.keys import STATE
 from gateway.observability.metrics import BreakerState
 from gateway.proxy.body import build_view, read_body
@@ -49,7 +50,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if up.dialect_name == "civicrm":
             policies, principal = rt.config.policies, admitted.principal
             redact_response(response, lambda: policies.evaluate(principal, up.name, [API_KEY_READ]).allowed)
-    except GatewayError as error:
+    except asyncio.CancelledError:  # the client hung up (or the shutdown grace ran out)
+        record_client_closed(rt, ex, loop.time())
+        raise
+    except Exception as exc:
+        if not isinstance(exc, GatewayError) and client_gone(request):
+            record_client_closed(rt, ex, loop.time())
+            raise
+        error = exc if isinstance(exc, GatewayError) else unexpected(exc, ex)
         ex.fail(error)
         if isinstance(error, AuthenticationError):
             rt.metrics.auth_failure(error.reason)

@@ -18,13 +18,13 @@ from typing import Literal
 
 import yaml
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.app import build_runtime, policy_entities
 from gateway.config.loader import load_config
 from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError
-from gateway.keys import METRICS, STATE, State
+from gateway.inflight import track_inflight
+from gateway.keys import METRICS, STATE
 from gateway.observability.labels import LabelBounds
 from gateway.observability.logging import register_secret
 from gateway.observability.metrics import GatewayMetrics
@@ -36,75 +36,6 @@ log = logging.getLogger("gateway.reload")
 ReloadOutcome = Literal["ok", "error", "unchanged"]
 _FILE_REF = re.compile(r"\$\{file:([^}]+)\}")
 RETIRE_MARGIN_SECONDS = 5.0
-
-
-class InFlight:
-    """Requests being handled, counted per runtime: a request is pinned to the runtime that was current
-    when it started, the one ``pipeline.handle`` reads (no ``await`` lies between the two reads)."""
-
-    def __init__(self, state: State) -> None:
-        self._state = state
-        self._counts: dict[int, int] = {}
-        self._idle: dict[int, asyncio.Event] = {}
-        self.total = 0
-        self.draining = False
-        self.cut = 0
-        """Requests cancelled while draining: still running when the grace period ended."""
-
-    def count(self, runtime: Runtime) -> int:
-        return self._counts.get(id(runtime), 0)
-
-    async def wait_idle(self, runtime: Runtime, timeout: float) -> bool:
-        """Wait until no request uses ``runtime``; False if some still do after ``timeout`` seconds."""
-        key = id(runtime)
-        if not self._counts.get(key):
-            return True
-        event = self._idle.setdefault(key, asyncio.Event())
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    async def track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        key = id(self._state.runtime)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        self.total += 1
-        try:
-            return await handler(request)
-        except asyncio.CancelledError:
-            if self.draining:
-                self.cut += 1
-            raise
-        finally:
-            self.total -= 1
-            left = self._counts[key] - 1
-            if left:
-                self._counts[key] = left
-            else:
-                del self._counts[key]
-                event = self._idle.pop(key, None)
-                if event is not None:
-                    event.set()
-
-
-INFLIGHT: web.AppKey[InFlight] = web.AppKey("inflight", InFlight)
-
-
-def track_inflight(app: web.Application) -> InFlight:
-    """The app's InFlight counter, installed as its innermost middleware on first call (before start)."""
-    if INFLIGHT in app:
-        return app[INFLIGHT]
-    if app.frozen:
-        raise RuntimeError("track_inflight() must be called before the application starts")
-    inflight = app[INFLIGHT] = InFlight(app[STATE])
-
-    @web.middleware
-    async def pin_runtime(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await inflight.track(request, handler)
-
-    app.middlewares.append(pin_runtime)
-    return inflight
 
 
 def config_fingerprint(path: str | Path) -> str:

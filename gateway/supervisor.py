@@ -3,8 +3,9 @@
 The kernel spreads new connections over the workers. The supervisor (the parent) serves nothing: it
 forwards SIGTERM/SIGINT (drain and stop) and SIGHUP (reload) to every worker, replaces a worker that
 dies on its own, and gives up (exit 1) when workers keep dying or one cannot start. After a stop it
-waits up to the grace period plus a margin, then SIGKILLs what is left. Metrics of all workers are
-merged through prometheus-client's multiprocess files (see ``observability.multiprocess``).
+waits up to the grace period (the workers fit their drain in it), then SIGKILLs what is left.
+Metrics of all workers are merged through prometheus-client's multiprocess files (see
+``observability.multiprocess``).
 
 With Kubernetes keep the default of one worker and scale with replicas: one process per container
 is what probes, memory limits and the kubelet's signals expect.
@@ -29,7 +30,7 @@ from gateway.errors import ConfigError
 from gateway.observability.logging import register_secret
 from gateway.observability.multiprocess import mark_worker_dead, values_shared
 from gateway.reload import config_fingerprint
-from gateway.server import (
+from gateway.serving import (
     STARTUP_FAILED,
     ListenError,
     freeze_startup_objects,
@@ -39,8 +40,9 @@ from gateway.server import (
 
 log = logging.getLogger("gateway.supervisor")
 
-KILL_MARGIN_SECONDS = 5.0
-"""After a stop, how long past the grace period the supervisor waits before SIGKILL."""
+KILL_MARGIN_SECONDS = 0.0
+"""After a stop, how long past the grace period the supervisor waits before SIGKILL: none, a worker
+finishes its drain and clean-up within the grace period (see ``serving``)."""
 CRASH_WINDOW_SECONDS = 30.0
 
 

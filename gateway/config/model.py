@@ -19,6 +19,9 @@ from gateway.signers.base import Identity, Signer
 class ListenConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    keepalive_timeout_seconds: float = 75.0
+    header_timeout_seconds: float = 10.0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import ErrorRendering, RequestView
 from gateway.errors import AuthenticationError, Forbidden, GatewayError, NotFound, ServiceUnavailable
 from gateway.exchange import Exchange, begin, finish, render_plain
+from gateway.faults import record_client_closed, unexpected
 from gateway.keys import STATE
 from gateway.proxy.breaker import OPEN
 from gateway.proxy.headers import outbound_headers
@@ -60,11 +61,15 @@ async def decide(request: web.Request) -> web.StreamResponse:
         view = decision_view(up, fwd, rel_path, request.headers)
         ex.route = view.path
         response = await _decide(rt, up, view, fwd, ex, extra)
-    except GatewayError as error:
-        ex.fail(error)
-        if isinstance(error, AuthenticationError):
-            rt.metrics.auth_failure(error.reason)
-        response = answer.refused(up.dialect.render_error(error, view), extra)
+    except asyncio.CancelledError:
+        record_client_closed(rt, ex, loop.time())
+        raise
+    except Exception as exc:
+        failure = exc if isinstance(exc, GatewayError) else unexpected(exc, ex)
+        ex.fail(failure)
+        if isinstance(failure, AuthenticationError):
+            rt.metrics.auth_failure(failure.reason)
+        response = answer.refused(up.dialect.render_error(failure, view), extra)
     # recorded as the client will see it; then wrapped for nginx when it is a refusal
     return answer.for_front_proxy(finish(rt, ex, response, loop.time()), fwd.style)
 

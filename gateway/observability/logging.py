@@ -11,20 +11,35 @@ import contextlib
 import json as _json
 import logging
 import math
-import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
 from gateway.dialects.base import Operation
-from gateway.secrets import Secret
+from gateway.observability.redact import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    SECRETS,
+    RedactingFilter,
+    forget_secrets,
+    redact,
+    register_secret,
+)
 
-REDACTED: Final = "[REDACTED]"
-MIN_SECRET_LENGTH: Final = 4
-"""Shorter values are not registered: redacting every ``ab`` would make logs unreadable."""
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "AccessLogger",
+    "AccessRecord",
+    "RedactingFilter",
+    "forget_secrets",
+    "redact",
+    "register_secret",
+    "setup_logging",
+]
+
 _MAX_ROUTE: Final = 2048
 
 
@@ -52,85 +67,6 @@ def rfc3339_now(now: float | None = None) -> str:
     """``2024-05-01T12:00:00.123Z``: UTC, millisecond precision."""
     t = time.time() if now is None else now
     return _STAMP.format(t) + f".{int(t * 1000) % 1000:03d}Z"
-
-
-# -- redaction ----------------------------------------------------------------------------------
-
-
-class _SecretRegistry:
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self._json_pattern: re.Pattern[str] | None = None
-        self._lock = threading.Lock()
-
-    def add(self, value: str) -> None:
-        if len(value) < MIN_SECRET_LENGTH:
-            return
-        with self._lock:
-            if value in self._values:
-                return
-            self._values.add(value)
-            self._pattern = _alternation(self._values)
-            self._json_pattern = _alternation(self._values | {_json.dumps(v)[1:-1] for v in self._values})
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-            self._pattern = self._json_pattern = None
-
-    @property
-    def pattern(self) -> re.Pattern[str] | None:
-        """Matches any registered value in plain text."""
-        return self._pattern
-
-    @property
-    def json_pattern(self) -> re.Pattern[str] | None:
-        """Matches any registered value as it appears inside a JSON-encoded string."""
-        return self._json_pattern
-
-
-def _alternation(values: Iterable[str]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
-
-
-_SECRETS = _SecretRegistry()
-
-
-def register_secret(value: str | Secret) -> None:
-    """Redact ``value`` wherever it appears in a log line from now on (process-wide)."""
-    _SECRETS.add(value.reveal() if isinstance(value, Secret) else value)
-
-
-def forget_secrets() -> None:
-    """Drop every registered secret (tests; a config reload that re-registers its own)."""
-    _SECRETS.clear()
-
-
-def redact(text: str) -> str:
-    pattern = _SECRETS.pattern
-    return text if pattern is None else pattern.sub(REDACTED, text)
-
-
-def _contains_secret(text: str) -> bool:
-    pattern = _SECRETS.pattern
-    return pattern is not None and pattern.search(text) is not None
-
-
-class RedactingFilter(logging.Filter):
-    """Replaces every registered secret in a record's formatted message (msg and args) before any
-    handler formats it. Put it on handlers: a handler filter sees records from every logger."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS.pattern is None:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep the template alone, drop the args
-            message, record.args = str(record.msg), None
-        if _contains_secret(message):
-            record.msg, record.args = redact(message), None
-        return True
 
 
 # -- access log ---------------------------------------------------------------------------------
@@ -286,13 +222,14 @@ def _fast_line(record: AccessRecord) -> str:
 
 
 def render_access_line(record: AccessRecord) -> str:
-    """The record as one compact JSON line (no newline); registered secrets redacted."""
+    """The record as one compact JSON line (no newline); registered secrets and JWT-shaped strings
+    redacted."""
     try:
         line = _fast_line(record)
     except (_Unusual, TypeError):
         line = _dumps(access_fields(record))
-    detector = _SECRETS.json_pattern
-    if detector is not None and detector.search(line) is not None:
+    detector = SECRETS.json_pattern
+    if "eyJ" in line or (detector is not None and detector.search(line) is not None):
         line = _dumps(_redact_values(access_fields(record)))
     return line
 
@@ -344,7 +281,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(request_id, str):
             fields["request_id"] = request_id
         if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+            fields["exc"] = record.exc_text or self.formatException(record.exc_info)
         return _dumps(_redact_values(fields))
 
 

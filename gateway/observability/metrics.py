@@ -30,6 +30,19 @@ BreakerState = Literal["closed", "open", "half-open"]
 MultiprocessMode = Literal[
     "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent"
 ]
+MALFORMED_KINDS: Final = frozenset(
+    {
+        "bad-request-line",
+        "bad-header",
+        "missing-host",
+        "too-large",
+        "bad-method",
+        "bad-body",
+        "header-timeout",
+        "connection-limit",
+        "other",
+    }
+)
 BREAKER_STATE_VALUES: Final[dict[str, int]] = {"closed": 0, "open": 1, "half-open": 2}
 
 _SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
@@ -126,6 +139,11 @@ class GatewayMetrics:
         self.request_bytes = counter("request_bytes", "Request body bytes from clients.", ["upstream"])
         self.response_bytes = counter("response_bytes", "Response body bytes sent to clients.", ["upstream"])
         self.access_log_errors = counter("access_log_errors", "Access log lines that could not be written.")
+        self.malformed_requests = counter(
+            "malformed_requests",
+            "Requests refused before routing (unparsable HTTP, header timeout, connection cap), by kind.",
+            ["kind"],
+        )
         self.build_info = gauge("build_info", "Always 1; the running gateway version.", ["version"], "max")
         self.build_info.labels(version=version).set(1)
 
@@ -281,6 +299,9 @@ class GatewayMetrics:
 
     def access_log_error(self) -> None:
         self.access_log_errors.inc()
+
+    def malformed_request(self, kind: str) -> None:
+        self.malformed_requests.labels(lb.one_of(kind, MALFORMED_KINDS)).inc()
 
     # -- exposition -------------------------------------------------------------------------------
 

@@ -213,7 +213,9 @@ def test_serve_arguments_and_shutdown_grace(chart: Any) -> None:
     assert pod["terminationGracePeriodSeconds"] > 5 + 25
 
 
-@pytest.mark.parametrize(("grace", "pre_stop", "termination"), [(25, 5, 30), (30, 0, 30), (25.5, 5, 30)])
+@pytest.mark.parametrize(
+    ("grace", "pre_stop", "termination"), [(25, 5, 30), (30, 0, 30), (25.5, 5, 30), (25, 5, 34)]
+)
 def test_termination_grace_must_exceed_the_drain(
     chart: Any, grace: float, pre_stop: int, termination: int
 ) -> None:

@@ -73,3 +73,28 @@ async def test_a_request_outliving_the_grace_period_is_cut_and_the_process_still
         assert await gw.wait_exit(timeout=grace + 5) == 0
         assert time.monotonic() - sent_at < grace + 3.0
         await gw.wait_for_log(r"1 requests were still running after the 0\.5 s grace period and were cut")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_the_grace_period_is_counted_once_and_a_drain_ends_within_it(
+    aiohttp_server: Any, tmp_path: Path, workers: int
+) -> None:
+    """SIGTERM to exit takes at most the grace period, however long the requests would run: with
+    aiohttp's own shutdown wait on top it took twice as long, and the supervisor SIGKILLed workers."""
+    grace = 3.0
+    espo = await start_espo(aiohttp_server)
+    site = GatewaySite.write(tmp_path, base_url(espo))
+    async with serving(site.config, "--grace-seconds", str(grace), "--workers", str(workers)) as gw:
+        espo.app[ESPO_CONFIG].delay_seconds = 30
+        slow = [
+            asyncio.create_task(raw_exchange(gw.port, LEADS, site.bearer(), timeout=20)) for _ in range(4)
+        ]
+        await wait_received(espo, 4)
+
+        gw.send(signal.SIGTERM)
+        sent_at = time.monotonic()
+        assert await gw.wait_exit(timeout=grace + 10) == 0
+        took = time.monotonic() - sent_at
+        assert took <= grace + 0.3, f"stopping took {took:.2f} s with a {grace} s grace period"
+        assert await asyncio.gather(*slow) == [b""] * 4
+        assert not any("killing it" in line for line in gw.lines)

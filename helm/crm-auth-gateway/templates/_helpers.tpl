@@ -105,9 +105,9 @@ gateway.yaml: the user's config with the keys the chart owns set from values.
 
 {{/* Refuse combinations that would break shutdown or scheduling. */}}
 {{- define "crm-auth-gateway.validate" -}}
-{{- $needed := add (int .Values.gateway.preStopSleepSeconds) (int (ceil .Values.gateway.graceSeconds)) }}
-{{- if le (int .Values.terminationGracePeriodSeconds) (int $needed) }}
-{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed gateway.preStopSleepSeconds + gateway.graceSeconds (%v)" .Values.terminationGracePeriodSeconds $needed) }}
+{{- $needed := add (int .Values.gateway.preStopSleepSeconds) (int (ceil .Values.gateway.graceSeconds)) 5 }}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be at least gateway.preStopSleepSeconds + gateway.graceSeconds + 5 s of margin (%v)" .Values.terminationGracePeriodSeconds $needed) }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}

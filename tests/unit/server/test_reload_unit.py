@@ -17,8 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import build_app
 from gateway.config.loader import load_config
+from gateway.inflight import INFLIGHT
 from gateway.keys import METRICS, STATE
-from gateway.reload import INFLIGHT, Reloader, config_fingerprint
+from gateway.reload import Reloader, config_fingerprint
 from gateway.runtime import Runtime
 from gateway.sandbox.espocrm import ESPO_CONFIG, ESPO_RECEIVED, build_espo_app
 from tests.support.jwt_factory import SigningKey, claims, make_key, sign

@@ -16,7 +16,7 @@ from tests.integration.test_server_harness import ROOT, GatewaySite
 SCRIPT = """
 import asyncio, gc, json, sys, time
 from gateway.config.loader import load_config
-from gateway.server import run_server, run_with_best_loop
+from gateway.serving import run_server, run_with_best_loop
 
 async def main(freeze):
     stop, started = asyncio.Event(), asyncio.Event()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gateway.server import loop_factory, run_with_best_loop
+from gateway.serving import loop_factory, run_with_best_loop
 
 
 async def loop_module() -> str:
