@@ -83,6 +83,7 @@ class Authenticator:
             cooldown_seconds=issuer.jwks_refetch_cooldown_seconds,
             clock=self._clock,
             on_fetch=on_fetch,
+            on_change=self._cache.clear,  # a token verified with a removed key must be verified again
         )
 
     def _http(self) -> aiohttp.ClientSession:

@@ -13,10 +13,11 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.auth.keys import KeyFormatError, VerificationKey, parse_jwks
 
@@ -58,6 +59,13 @@ async def fetch_jwks(session: aiohttp.ClientSession, url: str, timeout: float) -
     return keys
 
 
+def key_set(keys: Iterable[VerificationKey]) -> frozenset[tuple[str | None, str | None, bytes]]:
+    """What identifies a key set: each key's kid, alg and public key."""
+    return frozenset(
+        (k.kid, k.alg, k.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)) for k in keys
+    )
+
+
 class JwksCache:
     def __init__(
         self,
@@ -68,8 +76,12 @@ class JwksCache:
         cooldown_seconds: float,
         clock: Callable[[], float],
         on_fetch: FetchOutcome | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
+        """``on_change``: called when a fetch brings a key set that differs from the one held (a key
+        added, removed or replaced), so tokens verified with a removed key can be forgotten."""
         self.issuer = issuer
+        self._on_change = on_change
         self._fetch = fetch
         self._ttl = ttl_seconds
         self._cooldown = cooldown_seconds
@@ -124,9 +136,12 @@ class JwksCache:
             return False
         finally:
             self._inflight = None
+        changed = key_set(keys) != key_set(self.keys)
         self.keys = tuple(keys)
         self.fetched_at = self._clock()
         self._report("ok")
+        if changed and self._on_change is not None:
+            self._on_change()
         return True
 
     def refresh_in_background_if_stale(self) -> None:

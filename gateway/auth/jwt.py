@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,10 @@ from gateway.secrets import Secret
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _JWS = PyJWS(algorithms=sorted(SUPPORTED_ALGORITHMS))
+
+
+MAX_TIME = 2**53
+"""The largest time claim accepted (JSON's exact integers: about 285 million years)."""
 
 
 def _fail(reason: str, message: str) -> AuthenticationError:
@@ -103,8 +106,10 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail("invalid-claim", f"claim {name} is not a number")
+    if not -MAX_TIME <= value <= MAX_TIME:  # also NaN; and before float(), which overflows on 10**400
+        raise _fail("invalid-claim", f"claim {name} is out of range")
     return float(value)
 
 

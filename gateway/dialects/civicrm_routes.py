@@ -64,8 +64,19 @@ def php_name(name: str) -> tuple[str, list[str | None]] | None:
     return base, indices
 
 
+_PHP_INT_MAX = 2**63 - 1
+
+
+def _php_int_key(key: str) -> int | None:
+    """The integer PHP makes of an array key: a canonical ASCII decimal within its int range."""
+    if not (key.isascii() and key.isdigit()) or len(key) > 19 or (key.startswith("0") and key != "0"):
+        return None
+    number = int(key)
+    return number if number <= _PHP_INT_MAX else None
+
+
 def _next_index(array: dict[str, Any]) -> str:
-    numbers = [int(k) for k in array if k.isdigit() and (k == "0" or not k.startswith("0"))]
+    numbers = [n for n in map(_php_int_key, array) if n is not None]
     return str(max(numbers) + 1 if numbers else 0)
 
 

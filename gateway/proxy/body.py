@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
+from aiohttp.helpers import parse_mimetype
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
 from gateway.config.model import UpstreamConfig
@@ -15,6 +17,7 @@ from gateway.errors import BadRequest, PayloadTooLarge
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+PLAIN_ENCODINGS = frozenset({"binary", "7bit", "8bit"})
 
 
 def build_view(up: UpstreamConfig, request: web.Request, rel_path: str) -> RequestView:
@@ -36,8 +39,11 @@ async def read_body(up: UpstreamConfig, view: RequestView, request: web.Request)
         raise PayloadTooLarge(f"request body is larger than {up.max_body_bytes} bytes")
     if view.content_type == MULTIPART:
         fields = MultiDict[str]()
-        async for name, value in _multipart_fields(request, up.max_body_bytes):
-            fields.add(name, value)
+        try:
+            async for name, value in _multipart_fields(request, up.max_body_bytes):
+                fields.add(name, value)
+        except (ValueError, RuntimeError, LookupError, HttpProcessingError):  # aiohttp's reader: malformed
+            raise BadRequest("the multipart body is malformed") from None
         view.form = MultiDictProxy(fields)
         view.body = None
         return
@@ -63,6 +69,8 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 
 async def _multipart_fields(request: web.Request, limit: int) -> AsyncIterator[tuple[str, str]]:
+    if not parse_mimetype(request.headers.get("Content-Type", "")).parameters.get("boundary"):
+        raise BadRequest("the multipart body has no boundary")  # PHP reads no fields from it
     reader = await request.multipart()
     size = 0
     while True:
@@ -71,7 +79,11 @@ async def _multipart_fields(request: web.Request, limit: int) -> AsyncIterator[t
             return
         if not isinstance(part, BodyPartReader) or part.filename is not None:  # nested multipart or a file
             raise BadRequest("file uploads are not supported on this route")
-        data = await part.read(decode=True)
+        if part.headers.get("Content-Transfer-Encoding", "binary").lower() not in PLAIN_ENCODINGS:
+            raise BadRequest("a form field with a Content-Transfer-Encoding is not supported")
+        if "Content-Encoding" in part.headers:
+            raise BadRequest("a form field with a Content-Encoding is not supported")
+        data = await part.read()  # as PHP reads it: no decoding
         size += len(data)
         if size > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")

@@ -318,3 +318,56 @@ async def test_key_rotation_new_kid_one_refetch_then_accepted(idp: Idp, make_aut
     await _refused(auth, sign(EC, _claims(idp)), "unknown-key")
     assert idp.jwks.hits == hits + 2
     await _refused(auth, sign(EC, _claims(idp, sub="gone")), "unknown-key")
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), 10**20, 1e300], ids=["1e400", "-1e400", "1e20", "1e300f"]
+)
+async def test_a_huge_integer_time_claim_is_refused_not_a_crash(
+    idp: Idp, make_auth: MakeAuth, claim: str, value: int
+) -> None:
+    """A validly signed token whose time claim does not fit a float (OverflowError before)."""
+    auth = await make_auth()
+    await _refused(auth, sign(RSA, _claims(idp, **{claim: value})), "invalid-claim")
+
+
+async def test_a_token_signed_by_a_removed_key_stops_working_at_the_next_refresh(
+    idp: Idp, make_auth: MakeAuth
+) -> None:
+    """Verified once before the IdP dropped its key, the token must not live on in the token cache."""
+    auth = await make_auth()
+    token = sign(RSA, _claims(idp, sub="before-rotation", exp=idp.clock.now + TTL * 10))
+    assert (await auth.authenticate(token)).subject == "before-rotation"
+    assert (await auth.authenticate(token)).subject == "before-rotation"  # from the cache
+    kept = sign(EC, _claims(idp, sub="kept", exp=idp.clock.now + TTL * 10))
+    assert (await auth.authenticate(kept)).subject == "kept"
+
+    idp.jwks.keys = [EC, NEW]
+    idp.clock.advance(TTL)
+    hits = idp.jwks.hits
+    await auth.authenticate(kept)  # a stale set is refreshed in the background
+    for _ in range(100):
+        if idp.jwks.hits > hits:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await _refused(auth, token, "unknown-key")
+    assert (await auth.authenticate(kept)).subject == "kept"
+
+
+async def test_an_unchanged_key_set_keeps_the_token_cache(idp: Idp, make_auth: MakeAuth) -> None:
+    auth = await make_auth()
+    token = sign(RSA, _claims(idp, exp=idp.clock.now + TTL * 10))
+    await auth.authenticate(token)
+    checks = auth.signature_checks
+    idp.clock.advance(TTL)
+    hits = idp.jwks.hits
+    await auth.authenticate(token)
+    for _ in range(100):
+        if idp.jwks.hits > hits:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await auth.authenticate(token)
+    assert auth.signature_checks == checks

@@ -1,0 +1,66 @@
+"""Request bodies the gateway must read to decide, sent broken: a 4xx in the client's dialect, never a
+500 (these are read before the token is checked, so anyone can send them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.stack import Stack, start_stack
+
+V4 = "/civi-jwt/civicrm/ajax/api4/Contact/get"
+FIELD = b'Content-Disposition: form-data; name="params"\r\n\r\n{}\r\n'
+MULTIPART = "multipart/form-data; boundary=b0undary"
+END = b"--b0undary--\r\n"
+
+BODIES = [
+    ("garbage", MULTIPART, b"\x00\xff not multipart at all"),
+    ("unterminated", MULTIPART, b"--b0undary\r\n" + FIELD),
+    ("no-boundary", "multipart/form-data", b"--b0undary\r\n" + FIELD + b"--b0undary--\r\n"),
+    ("empty-boundary", "multipart/form-data; boundary=", b"--\r\n" + FIELD + b"----\r\n"),
+    (
+        "many-part-headers",
+        MULTIPART,
+        b"--b0undary\r\n" + b"X-H: v\r\n" * 5000 + FIELD + b"--b0undary--\r\n",
+    ),
+    (
+        "unknown-transfer-encoding",
+        MULTIPART,
+        b"--b0undary\r\nContent-Transfer-Encoding: x-rot13\r\n" + FIELD + b"--b0undary--\r\n",
+    ),
+    (
+        "bad-base64",
+        MULTIPART,
+        b"--b0undary\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: form-data; name="params"\r\n\r\n!!!\r\n--b0undary--\r\n',
+    ),
+    (
+        "unknown-charset",
+        MULTIPART,
+        b'--b0undary\r\nContent-Type: text/plain; charset=x-nope\r\n' + FIELD + b"--b0undary--\r\n",
+    ),
+    ("nested", MULTIPART, b"--b0undary\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n--i--\r\n" + END),
+    ("no-disposition", MULTIPART, b"--b0undary\r\n\r\nvalue\r\n--b0undary--\r\n"),
+    ("thousands-of-parts", MULTIPART, b"--b0undary\r\n" + (FIELD + b"--b0undary\r\n") * 3000 + END),
+]  # fmt: skip
+
+
+@pytest.fixture
+async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Stack:
+    return await start_stack(aiohttp_server, aiohttp_client, tmp_path)
+
+
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "with-token"])
+@pytest.mark.parametrize(("name", "content_type", "body"), BODIES, ids=[b[0] for b in BODIES])
+async def test_a_broken_multipart_body_is_a_4xx(
+    stack: Stack, name: str, content_type: str, body: bytes, authenticated: bool
+) -> None:
+    headers = {"Content-Type": content_type, **(stack.bearer() if authenticated else {})}
+    resp = await stack.client.post(V4, data=body, headers=headers)
+    text = await resp.text()
+    assert resp.status < 500, (resp.status, text)
+    if name not in ("no-disposition", "unknown-charset") or not authenticated:
+        assert 400 <= resp.status < 500, (resp.status, text)
+    assert "Traceback" not in text and 'File "' not in text
