@@ -17,6 +17,9 @@ from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import Forbidden, RateLimited
 from gateway.exchange import Exchange
+from gateway.identities import Selection
+from gateway.identity.resolve import resolve_identity
+from gateway.identity.spec import ActingAs
 from gateway.limits import limits_for_request
 from gateway.proxy.outbound import build_outbound
 from gateway.ratelimit.headers import ratelimit_headers
@@ -67,17 +70,18 @@ async def admit(
     client's answer carries whatever happens (X-Request-ID, RateLimit)."""
     await read_body(up, view)
     principal = await authenticate(rt, view, ex)
-    identity_index, identity = rt.identities.lookup(principal, up.name)
+    selection = rt.identities.select(principal, up.name)
     operations = up.dialect.identify(view)
     ex.operations = operations
     authorize(rt, principal, up, operations, ex)
     apply_record_scopes(up, view, operations, rt.config.policies.scopes_for(principal, up.name), principal)
-    extra.extend(await rate_limit(rt, principal, up, operations, ex))
+    acting = await act_as(rt, principal, up, selection, ex)
+    extra.extend(await rate_limit(rt, principal, up, operations, ex, acting.person))
     out = prepare(up, view, ex, origin)
     unsigned = (list(out.query), out.form) if origin.front_proxy else None
-    up.signer.sign(out, identity, rt.clock())
+    up.signer.sign(out, acting.identity, rt.clock())
     moved = unsigned is not None and (unsigned != (out.query, out.form) or out.body is not None)
-    return Admitted(principal, identity_index, identity, operations, out, moved)
+    return Admitted(principal, acting.index, acting.identity, operations, out, moved)
 
 
 async def authenticate(rt: Runtime, view: RequestView, ex: Exchange) -> Principal:
@@ -104,10 +108,24 @@ def authorize(
         raise Forbidden(decision.message, reason="policy-denied")
 
 
+async def act_as(
+    rt: Runtime, principal: Principal, up: UpstreamConfig, selection: Selection, ex: Exchange
+) -> ActingAs:
+    """The CRM identity; look-ups through the CRM happen here, after authentication and policy."""
+    acting = await resolve_identity(rt, principal, up, selection)
+    ex.acting_as = acting.label
+    return acting
+
+
 async def rate_limit(
-    rt: Runtime, principal: Principal, up: UpstreamConfig, ops: list[Operation], ex: Exchange
+    rt: Runtime,
+    principal: Principal,
+    up: UpstreamConfig,
+    ops: list[Operation],
+    ex: Exchange,
+    person: str | None = None,
 ) -> CIMultiDict[str]:
-    charged = limits_for_request(rt.config, principal, up.name, ops)
+    charged = limits_for_request(rt.config, principal, up.name, ops, person)
     if not charged:
         return CIMultiDict()
     # one call: every limit is charged its own cost, all or nothing

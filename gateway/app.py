@@ -11,6 +11,7 @@ from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig
 from gateway.decision.endpoint import add_decision_routes
 from gateway.identities import IdentityMap
+from gateway.identity.people import PersonResolver
 from gateway.keys import METRICS, STATE, State
 from gateway.observability.health import add_health_routes
 from gateway.observability.logging import AccessLogger
@@ -55,6 +56,7 @@ async def build_runtime(
         access_log=AccessLogger(enabled=config.observability.access_log, on_error=metrics.access_log_error),
         upstreams=upstream_runtimes(config, clock),
         clock=clock,
+        people=PersonResolver(config.lookups, clock),
     )
     if fresh:
         await authenticator.start()

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--sub", help="a principal subject, without a token")
     explain.add_argument("--role", action="append", default=[], help="a role for --sub (repeatable)")
     explain.add_argument("--scope", action="append", default=[], help="a scope for --sub (repeatable)")
+    explain.add_argument(
+        "--claim", action="append", default=[], help="'name=value', another claim for --sub (repeatable)"
+    )
     explain.add_argument("--data", help="request body")
     explain.add_argument("--content-type", default=None)
     explain.add_argument("--header", action="append", default=[], help="'Name: value' (repeatable)")

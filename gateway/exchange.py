@@ -28,6 +28,7 @@ class Exchange:
     route: str = ""
     principal: str | None = None
     issuer: str | None = None
+    acting_as: str | None = None
     operations: list[Operation] = field(default_factory=list)
     decision: str = "error"
     rule: str = ""
@@ -103,6 +104,7 @@ def access_record(ex: Exchange, status: int, duration: float) -> AccessRecord:
         principal=ex.principal,
         issuer=ex.issuer,
         upstream=ex.upstream,
+        acting_as=ex.acting_as,
         operations=operation_strings(ex.operations),
         rule=ex.rule or None,
         shadow=tuple(ex.shadow),

@@ -1,22 +1,123 @@
-"""Principal -> who it is on each CRM, from the config's identity rules (first match wins)."""
+"""Principal -> who it is on each CRM, from the config's identity rules (first match wins).
+
+:meth:`IdentityMap.select` runs before policy and needs no I/O: the rule, its fixed fields and the
+fields taken from token claims. Fields resolved through the CRM are left pending for
+:mod:`gateway.identity.resolve`, which runs only after the request was authenticated and authorized.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.auth.principal import Principal
-from gateway.config.model import IdentityRule
 from gateway.errors import Forbidden
-from gateway.signers.base import Identity
+from gateway.identity.spec import FromClaim, FromLookup, IdentityRule, IdentitySpec
+from gateway.secrets import Secret
+
+NO_IDENTITY = "no-identity"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    index: int
+    rule: IdentityRule
+    spec: IdentitySpec
+    fields: dict[str, Secret]
+    """Fixed fields and those taken from claims, checked."""
+    pending: Mapping[str, FromLookup] = field(default_factory=dict)
+    why: tuple[str, ...] = ()
+
+
+PLAIN_FIELDS = ("contact_id", "username", "act_as")
+"""Identity fields that name someone (never a secret): shown in the access log and by explain."""
+
+
+def label_of(index: int, fields: Mapping[str, Secret]) -> str:
+    shown = [f"{name}={fields[name].reveal()}" for name in PLAIN_FIELDS if name in fields]
+    return ",".join(shown) or f"identities[{index}]"
+
+
+def person_of(spec: IdentitySpec, fields: Mapping[str, Secret]) -> str | None:
+    """``contact_id=42`` (the derived fields, which name a person and are never secrets); None if shared."""
+    names = [name for name in spec.derived if name in fields]
+    return ",".join(f"{name}={fields[name].reveal()}" for name in names) or None
+
+
+class Unresolved(Forbidden):
+    """A person field could not be resolved: 403 ``no-identity`` (or the next rule, where allowed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason=NO_IDENTITY)
 
 
 class IdentityMap:
     def __init__(self, rules: Sequence[IdentityRule]) -> None:
         self.rules = tuple(rules)
 
-    def lookup(self, principal: Principal, upstream: str) -> tuple[int, Identity]:
-        """The rule index (a bounded, non-identifying label for metrics) and the identity."""
-        for index, rule in enumerate(self.rules):
-            if upstream in rule.crm and rule.matches(principal.claims):
-                return index, rule.crm[upstream]
-        raise Forbidden("this integration has no identity on this CRM", reason="no-identity")
+    def select(self, principal: Principal, upstream: str, start: int = 0) -> Selection:
+        """The first matching rule from ``start`` whose claim fields resolve; raises Forbidden."""
+        refusal: Unresolved | None = None
+        for index in range(start, len(self.rules)):
+            rule = self.rules[index]
+            if upstream not in rule.crm or not rule.matches(principal.claims):
+                continue
+            spec = rule.crm[upstream]
+            try:
+                return _selection(index, rule, spec, principal.claims)
+            except Unresolved as exc:
+                if rule.unresolved != "next":
+                    raise
+                refusal = refusal or exc
+        if refusal is not None:
+            raise refusal
+        raise Forbidden("this integration has no identity on this CRM", reason=NO_IDENTITY)
+
+    def lookup(self, principal: Principal, upstream: str) -> tuple[int, Mapping[str, Secret]]:
+        """The rule index and the identity, for callers that need no look-up (refused if one is pending)."""
+        selection = self.select(principal, upstream)
+        if selection.pending:
+            raise Unresolved("this identity needs a look-up in the CRM; it is resolved after policy")
+        return selection.index, selection.fields
+
+
+def _selection(index: int, rule: IdentityRule, spec: IdentitySpec, claims: Mapping[str, Any]) -> Selection:
+    fields = dict(spec.fixed)
+    pending: dict[str, FromLookup] = {}
+    why = [f"rule identities[{index}] ({rule.line})"]
+    for name, source in spec.derived.items():
+        if isinstance(source, FromLookup):
+            lookup_value(name, source, claims)  # a missing claim is refused before policy, like a claim field
+            pending[name] = source
+            why.append(f"{name} looked up by {source.by} from claim {source.claim}")
+            continue
+        fields[name] = Secret(claim_value(spec, name, source, claims), "claim")
+        why.append(f"{name} from claim {source.claim}")
+    return Selection(index, rule, spec, fields, pending, tuple(why))
+
+
+def _missing(claim: str, name: str) -> Unresolved:
+    return Unresolved(f"the token has no {claim} claim, which gives this principal's {name} on the CRM")
+
+
+def claim_value(spec: IdentitySpec, name: str, source: FromClaim, claims: Mapping[str, Any]) -> str:
+    """The checked value of ``source.claim`` for field ``name``; raises Unresolved (never shows the value)."""
+    value = claims.get(source.claim)
+    if value is None:
+        raise _missing(source.claim, name)
+    try:
+        return spec.checks[name](value)
+    except ValueError as exc:
+        raise Unresolved(f"the token's {source.claim} claim {exc}") from None
+
+
+def lookup_value(name: str, source: FromLookup, claims: Mapping[str, Any]) -> str:
+    """The claim a look-up searches by: a non-empty string or number."""
+    value = claims.get(source.claim)
+    if value is None:
+        raise _missing(source.claim, name)
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text or len(text) > 254:
+        raise Unresolved(f"the token's {source.claim} claim is not a usable {source.by}")
+    return text

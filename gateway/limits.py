@@ -20,14 +20,21 @@ def _request_wide(rules: Sequence[LimitRule], ops: Sequence[Operation]) -> list[
 CLUSTER_TAG = "crmgw"
 
 
-def _key(rule: LimitRule, principal: Principal, upstream: str, single_slot: bool) -> str:
-    """``per: principal``: one bucket per principal and upstream; ``per: upstream``: one per upstream,
-    shared by every principal; ``per: global``: one for every principal on every upstream.
+def _key(
+    rule: LimitRule, principal: Principal, upstream: str, single_slot: bool, person: str | None = None
+) -> str:
+    """``per: principal``: one bucket per principal and upstream; ``per: person``: one per CRM person the
+    request acts as (``contact_id=42``) and upstream, the principal's own where the identity is shared;
+    ``per: upstream``: one per upstream, shared by every principal; ``per: global``: one for every
+    principal on every upstream.
 
     On Redis Cluster (``single_slot``) every key shares one hash tag: one script must check and charge a
     request's per-principal and shared buckets together, and a script's keys must live in one slot."""
     parts: tuple[str, ...]
-    if rule.per == "principal":
+    if rule.per == "person" and person is not None:
+        scope = hashlib.blake2b(f"person\0{upstream}\0{person}".encode(), digest_size=12)
+        parts = (scope.hexdigest(), rule.policy, rule.name, upstream)
+    elif rule.per in ("principal", "person"):
         scope = hashlib.blake2b(f"{principal.issuer}\0{principal.subject}".encode(), digest_size=12)
         parts = (scope.hexdigest(), rule.policy, rule.name, upstream)
     elif rule.per == "upstream":
@@ -38,7 +45,11 @@ def _key(rule: LimitRule, principal: Principal, upstream: str, single_slot: bool
 
 
 def limits_for_request(
-    config: GatewayConfig, principal: Principal, upstream: str, ops: Sequence[Operation]
+    config: GatewayConfig,
+    principal: Principal,
+    upstream: str,
+    ops: Sequence[Operation],
+    person: str | None = None,
 ) -> list[tuple[Limit, int]]:
     """Each applicable limit with its cost: the number of operations the rule covers (so a batch of
     six calls costs six, and an entity rule is charged only for that entity's operations).
@@ -46,21 +57,25 @@ def limits_for_request(
     Memoised on the config's PolicySet by (rate-limit settings, ``principal_key``, upstream, operations)."""
     settings = config.ratelimit
     memo = config.policies.request_limits
-    key = (id(settings), principal_key(principal), upstream, tuple(ops))
+    key = (id(settings), principal_key(principal), upstream, tuple(ops), person)
     try:
         found = memo.get(key)
     except TypeError:  # an operation built with unhashable parts: compute without the memo
-        return _limits(config, principal, upstream, ops)
+        return _limits(config, principal, upstream, ops, person)
     # The entry keeps its settings alive, so their id cannot name other settings meanwhile.
     if found is not None and found[0] is settings:
         return list(found[1])
-    charged = _limits(config, principal, upstream, ops)
+    charged = _limits(config, principal, upstream, ops, person)
     memo.put(key, (settings, tuple(charged)))
     return charged
 
 
 def _limits(
-    config: GatewayConfig, principal: Principal, upstream: str, ops: Sequence[Operation]
+    config: GatewayConfig,
+    principal: Principal,
+    upstream: str,
+    ops: Sequence[Operation],
+    person: str | None = None,
 ) -> list[tuple[Limit, int]]:
     charges = [
         *_request_wide(config.ratelimit.limits, ops),
@@ -70,7 +85,7 @@ def _limits(
     seen: set[str] = set()
     single_slot = config.ratelimit.cluster
     for rule, cost in charges:
-        key = _key(rule, principal, upstream, single_slot)
+        key = _key(rule, principal, upstream, single_slot, person)
         if key in seen:
             continue
         seen.add(key)

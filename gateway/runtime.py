@@ -11,6 +11,7 @@ import aiohttp
 from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig, UpstreamConfig
 from gateway.identities import IdentityMap
+from gateway.identity.people import PersonResolver
 from gateway.observability.logging import AccessLogger
 from gateway.observability.metrics import GatewayMetrics
 from gateway.proxy.breaker import CredentialBreaker
@@ -40,6 +41,7 @@ class Runtime:
     upstreams: dict[str, UpstreamRuntime]
     clock: Callable[[], float] = time.time
     closers: list[Callable[[], object]] = field(default_factory=list)
+    people: PersonResolver = field(default_factory=lambda: PersonResolver({}, time.time))
 
     async def close(self, *, close_limiter: bool = True, close_authenticator: bool = True) -> None:
         if close_authenticator:

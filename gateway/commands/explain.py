@@ -23,7 +23,8 @@ from gateway.auth.principal import Principal
 from gateway.commands.check import load_located
 from gateway.config.model import GatewayConfig
 from gateway.dialects.base import RequestView
-from gateway.errors import GatewayError
+from gateway.errors import BadRequest, GatewayError
+from gateway.identities import IdentityMap, label_of, lookup_value
 from gateway.routing import Router
 
 FORM = "application/x-www-form-urlencoded"
@@ -31,7 +32,12 @@ FORM = "application/x-www-form-urlencoded"
 
 def _principal(config: GatewayConfig, args: argparse.Namespace) -> Principal:
     if args.sub is not None:
-        claims = {"sub": args.sub, "roles": list(args.role), "scope": " ".join(args.scope)}
+        claims: dict[str, Any] = {"sub": args.sub, "roles": list(args.role), "scope": " ".join(args.scope)}
+        for pair in getattr(args, "claim", []):
+            name, eq, value = pair.partition("=")
+            if not eq or not name:
+                raise BadRequest(f"--claim {pair!r}: expected name=value")
+            claims[name] = int(value) if value.isdigit() else value
         return Principal(
             subject=args.sub,
             issuer="(explain)",
@@ -115,6 +121,35 @@ def explain(args: argparse.Namespace) -> int:
         "decision": "allow" if overall.allowed else "deny",
         "rule": overall.rule,
         "shadow": [{"rule": s.rule, "allowed": s.allowed} for s in overall.shadow],
+        "acting_as": explain_identity(config, principal, upstream),
     }
     print(json.dumps(report, indent=2))
     return 0 if overall.allowed else 1
+
+
+def explain_identity(config: GatewayConfig, principal: Principal, upstream: str) -> dict[str, Any]:
+    """Which CRM identity the request would act as, and why (a look-up is described, not performed)."""
+    try:
+        selection = IdentityMap(config.identities).select(principal, upstream)
+    except GatewayError as error:
+        return {"refused": error.reason, "message": error.message}
+    report: dict[str, Any] = {
+        "rule": f"identities[{selection.index}]",
+        "line": selection.rule.line,
+        "identity": label_of(selection.index, selection.fields),
+        "why": list(selection.why),
+    }
+    if selection.pending:
+        report["lookups"] = [
+            {
+                "field": name,
+                "by": source.by,
+                "claim": source.claim,
+                "value": lookup_value(name, source, principal.claims),
+                "through": f"lookups.{upstream}.identity (not performed by explain)",
+            }
+            for name, source in selection.pending.items()
+        ]
+    if selection.rule.unresolved == "next":
+        report["unresolved"] = "next: a failed look-up tries the next matching rule"
+    return report

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
 from gateway.config.model import (
     GatewayConfig,
-    IdentityRule,
     ListenConfig,
     ObservabilityConfig,
     RateLimitConfig,
@@ -23,11 +22,13 @@ from gateway.config.source import Section, load_yaml_file, load_yaml_text
 from gateway.decision.config import parse_decision
 from gateway.dialects import registry as dialects
 from gateway.errors import ConfigError
+from gateway.identity.config import Upstream as IdentityUpstream
+from gateway.identity.config import parse_identities, parse_lookups
+from gateway.identity.spec import IdentityRule, LookupConfig
 from gateway.policy.engine import PolicySet
 from gateway.policy.limits import parse_limit_rules
 from gateway.secrets import Secret
 from gateway.signers import registry as signers
-from gateway.signers.base import Identity
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
     listen = _listen(root.section("listen", {}))
     auth = _auth(root.section("identity"), refs)
     upstreams = _upstreams(root.section("upstreams"), refs)
-    identities = _identities(root, refs, upstreams)
+    identities, lookups = _identities(root, refs, upstreams)
     upstream_dialects = {up.name: up.dialect_name for up in upstreams}
     policies = _policies(root, file, upstream_dialects)
     ratelimit = _ratelimit(root.section("ratelimit", {"backend": "memory"}), refs, upstream_dialects)
@@ -70,6 +71,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
         warnings=tuple(refs.warnings),
         secrets=tuple(refs.secrets),
         decision=decision,
+        lookups=lookups,
     )
 
 
@@ -269,50 +271,11 @@ def _located(section: Section, name: str, build: Callable[[], T]) -> T:
 
 def _identities(
     root: Section, refs: SecretResolver, upstreams: tuple[UpstreamConfig, ...]
-) -> tuple[IdentityRule, ...]:
-    by_name = {up.name: up for up in upstreams}
-    rules = []
-    for i, raw in enumerate(root.get("identities", list, [])):
-        r = Section(raw, root.file, f"identities[{i}]")
-        m = r.section("match")
-        match: dict[str, tuple[str, ...]] = {}
-        for claim, value in m.items():
-            values = value if isinstance(value, list) else [value]
-            if not values or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
-                raise m.error(claim, "expected a string or a list of strings")
-            match[claim] = tuple(str(v) for v in values)
-        if not match:
-            raise r.error("match", "must name at least one claim")
-        crm: dict[str, Identity] = {}
-        for key, value in r.items():
-            if key == "match":
-                continue
-            if key not in by_name:
-                raise r.error(key, f"unknown upstream {key!r}; known: {', '.join(by_name)}")
-            fields = Section(value, r.file, f"{r.key}.{key}", r.line_of(key))
-            identity: dict[str, Secret] = {}
-            for field_name, field_value in fields.items():
-                if field_name in ("contact_id", "username"):
-                    where = f"{fields.key}.{field_name}"
-                    text = refs.text(str(field_value), key=where, line=fields.line_of(field_name))
-                    identity[field_name] = Secret(text, "inline")
-                else:
-                    identity[field_name] = refs.secret(
-                        field_value, key=f"{fields.key}.{field_name}", line=fields.line_of(field_name)
-                    )
-            spec = signers.spec_for(by_name[key].scheme)
-            assert spec is not None
-            missing = sorted(spec.identity_fields - identity.keys())
-            if missing:
-                raise ConfigError(
-                    f"scheme {by_name[key].scheme} needs {', '.join(missing)}",
-                    file=r.file,
-                    line=r.line_of(key),
-                    key=f"{r.key}.{key}",
-                )
-            crm[key] = identity
-        rules.append(IdentityRule(match=match, crm=crm, line=f"{root.file}:{r.line}"))
-    return tuple(rules)
+) -> tuple[tuple[IdentityRule, ...], dict[str, LookupConfig]]:
+    known = {up.name: IdentityUpstream(up.name, up.scheme, up.dialect_name) for up in upstreams}
+    lookups = parse_lookups(root.section("lookups", {}), refs, known)
+    rules = parse_identities(root.get("identities", list, []), root.file, refs, known, frozenset(lookups))
+    return rules, lookups
 
 
 def _policies(root: Section, file: str, upstream_dialects: Mapping[str, str]) -> PolicySet:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.auth.settings import AuthSettings
 from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import Dialect
+from gateway.identity.spec import IdentityRule, LookupConfig
 from gateway.policy.engine import PolicySet
 from gateway.policy.model import LimitRule
 from gateway.secrets import Secret
-from gateway.signers.base import Identity, Signer
+from gateway.signers.base import Signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +54,6 @@ class UpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class IdentityRule:
-    match: Mapping[str, tuple[str, ...]]
-    crm: Mapping[str, Identity]
-    line: str
-
-    def matches(self, claims: Mapping[str, Any]) -> bool:
-        for claim, wanted in self.match.items():
-            value = claims.get(claim)
-            values = value if isinstance(value, list | tuple) else [value]
-            if not any(isinstance(v, str | int) and str(v) in wanted for v in values):
-                return False
-        return True
-
-
-@dataclass(frozen=True, slots=True)
 class RateLimitConfig:
     backend: str = "memory"
     url: Secret | None = None
@@ -107,6 +92,7 @@ class GatewayConfig:
     warnings: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    lookups: Mapping[str, LookupConfig] = field(default_factory=dict)
 
     def upstream(self, name: str) -> UpstreamConfig:
         for up in self.upstreams:

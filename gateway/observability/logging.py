@@ -92,6 +92,8 @@ class AccessRecord:
     principal: str | None = None
     issuer: str | None = None
     upstream: str | None = None
+    acting_as: str | None = None
+    """The CRM identity the request acted as (``contact_id=42``, ``act_as=jdoe``...); never a secret."""
     operations: tuple[str, ...] = ()
     rule: str | None = None
     shadow: tuple[str, ...] = ()
@@ -130,6 +132,7 @@ def access_fields(record: AccessRecord) -> dict[str, Any]:
         "principal": record.principal,
         "issuer": record.issuer,
         "upstream": record.upstream,
+        "acting_as": record.acting_as,
         "operations": list(record.operations),
         "decision": record.decision,
         "rule": record.rule,
@@ -212,7 +215,8 @@ def _fast_line(record: AccessRecord) -> str:
         f'{{"time":{_text(record.time)},"request_id":{_text(record.request_id)},'
         f'"method":{_text(record.method)},"route":{_text(record.route)},'
         f'"principal":{_text(record.principal)},"issuer":{_text(record.issuer)},'
-        f'"upstream":{_text(record.upstream)},"operations":[{operations}],'
+        f'"upstream":{_text(record.upstream)},"acting_as":{_text(record.acting_as)},'
+        f'"operations":[{operations}],'
         f'"decision":{_text(record.decision)},"rule":{_text(record.rule)},"shadow":[{shadow}],'
         f'"status":{_number(record.status)},'
         f'"duration_ms":{_number(_ms(record.duration_ms))},"upstream_ms":{_number(_ms(record.upstream_ms))},'

@@ -10,7 +10,7 @@ from gateway.config.source import Section
 from gateway.errors import ConfigError
 from gateway.policy.model import LimitRule
 
-PER_CHOICES = ("principal", "upstream", "global")
+PER_CHOICES = ("principal", "person", "upstream", "global")
 BURST_CAP = 1000
 """The default burst is a whole period's quota, but never more than this many operations at once."""
 
@@ -58,7 +58,7 @@ def parse_limit_rules(
     items: Any, *, file: str, key: str = "limits", line: int | None = None, policy: str = "gateway"
 ) -> list[LimitRule]:
     """Read a ``limits:`` list. Each entry: ``rate`` (required), ``burst``, ``entity``, ``action``,
-    ``per`` (principal | upstream | global, default principal), ``name``. Rule names are
+    ``per`` (principal | person | upstream | global, default principal), ``name``. Rule names are
     ``<policy>:<name>``, or ``<policy>:<key>[<index>]`` without a name."""
     if items is None:
         return []

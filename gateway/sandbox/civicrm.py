@@ -8,7 +8,9 @@ path (clean URLs) or in ``?q=`` (Drupal 7, WordPress ``?page=CiviCRM``) or ``?ta
 
 Every answer to an authenticated call names who the site saw: ``X-Sandbox-Contact-Id``,
 ``X-Sandbox-Auth-Flow`` (``rest.php``, ``wp-rest``, ``legacyrest``, ``xheader``, ``header``, ``param``...)
-and ``X-Sandbox-Cred-Type`` (``api_key``, ``jwt``, ``pass``).
+and ``X-Sandbox-Cred-Type`` (``api_key``, ``jwt``, ``pass``); ``app[CIVI_CALLS]`` records the contact each
+authenticated call ran as (AuthX's ``login`` sets ``userID`` and ``@civicrm_user_id``, which CiviCRM's
+change log and ACLs then use).
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ from gateway.sandbox.civicrm_store import (
     v3_error,
     v4_call,
 )
-from gateway.sandbox.received import ReceivedRequest
+from gateway.sandbox.received import ActedCall, ReceivedRequest
 from gateway.signers.civicrm_crypto import parse_sign_keys
 
 __all__ = [
+    "CIVI_CALLS",
     "CIVI_CONFIG",
     "CIVI_RECEIVED",
     "CIVI_STORE",
@@ -62,6 +65,7 @@ __all__ = [
 
 
 CIVI_RECEIVED: web.AppKey[list[ReceivedRequest]] = web.AppKey("civi_received", list)
+CIVI_CALLS: web.AppKey[list[ActedCall]] = web.AppKey("civi_calls", list)
 CIVI_CONFIG: web.AppKey[CiviSandboxConfig] = web.AppKey("civi_config", CiviSandboxConfig)
 CIVI_STORE: web.AppKey[CiviStore] = web.AppKey("civi_store", CiviStore)
 
@@ -80,12 +84,22 @@ def build_civicrm_app(config: CiviSandboxConfig) -> web.Application:
     app = web.Application()
     app[CIVI_CONFIG] = config
     app[CIVI_RECEIVED] = []
+    app[CIVI_CALLS] = []
     app[CIVI_STORE] = CiviStore(config.contacts)
     app.router.add_route("*", "/{tail:.*}", _handle)
     return app
 
 
 async def _handle(request: web.Request) -> web.StreamResponse:
+    response = await _answer(request)
+    contact = response.headers.get("X-Sandbox-Contact-Id")
+    if contact is not None:
+        call = ActedCall(contact, contact, request.method, request.path)
+        request.app[CIVI_CALLS].append(call)
+    return response
+
+
+async def _answer(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     headers = {name: ", ".join(request.headers.getall(name)) for name in request.headers}
     request.app[CIVI_RECEIVED].append(ReceivedRequest(request.method, request.raw_path, headers, body))

@@ -1,7 +1,8 @@
 """The sandbox CiviCRM site's configuration and its small in-memory database.
 
-Records live in one :class:`CiviStore` per app: a Contact (with its ``api_key``) and an Email for
-every configured contact, plus a few Activities, Contributions, Groups and GroupContacts.
+Records live in one :class:`CiviStore` per app: a Contact (with its ``api_key``), an Email and, for a
+contact with a CMS account, a UFMatch for every configured contact, plus a few Activities,
+Contributions, Groups and GroupContacts.
 :func:`v3_call` and :func:`v4_call` are the two APIs over it, answering in the real shapes.
 """
 
@@ -36,6 +37,8 @@ class SandboxContact:
     permissions: frozenset[str] = frozenset()
     username: str | None = None
     password: str | None = None
+    external_identifier: str | None = None
+    extra_emails: tuple[str, ...] = ()
 
     @property
     def user_id(self) -> int | None:
@@ -82,6 +85,7 @@ FIELDS: Mapping[str, Mapping[str, str]] = {
         "last_name": "str",
         "email": "str",
         "api_key": "str",
+        "external_identifier": "str",
         "is_deleted": "bool",
     },
     "Email": {
@@ -110,6 +114,7 @@ FIELDS: Mapping[str, Mapping[str, str]] = {
     },
     "Group": {"id": "int", "name": "str", "title": "str", "is_active": "bool"},
     "GroupContact": {"id": "int", "group_id": "int", "contact_id": "int", "status": "str"},
+    "UFMatch": {"id": "int", "domain_id": "int", "uf_id": "int", "uf_name": "str", "contact_id": "int"},
 }
 REQUIRED: Mapping[str, tuple[str, ...]] = {
     "Contact": ("contact_type",),
@@ -118,6 +123,7 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "Contribution": ("contact_id", "financial_type_id", "total_amount"),
     "Group": ("title",),
     "GroupContact": ("group_id", "contact_id"),
+    "UFMatch": ("uf_id", "contact_id"),
 }
 FOREIGN_KEYS: Mapping[str, str] = {
     "contact_id": "Contact",
@@ -142,12 +148,18 @@ class CiviStore:
                     "last_name": last,
                     "email": c.email,
                     "api_key": c.api_key,
+                    "external_identifier": c.external_identifier,
                     "is_deleted": False,
                 },
             )
-            if c.email:
+            for n, email in enumerate(e for e in (c.email, *c.extra_emails) if e):
                 self.create(
-                    "Email", {"contact_id": c.id, "email": c.email, "is_primary": True, "location_type_id": 1}
+                    "Email", {"contact_id": c.id, "email": email, "is_primary": n == 0, "location_type_id": 1}
+                )
+            if c.user_id is not None:
+                uf_name = c.username or c.email or f"user{c.user_id}"
+                self.create(
+                    "UFMatch", {"domain_id": 1, "uf_id": c.user_id, "uf_name": uf_name, "contact_id": c.id}
                 )
         self.create("Group", {"name": "Newsletter", "title": "Newsletter subscribers", "is_active": True})
         self.create("Group", {"name": "Volunteers", "title": "Volunteers", "is_active": True})

@@ -2,7 +2,8 @@
 
 Serves ``<base_path>/api/v1/...``. Every request is recorded (before authentication) in
 ``app[ESPO_RECEIVED]``; credentials are verified as the real server does (see espocrm_auth); every
-answer given after a successful login carries ``X-Sandbox-User-Id``. Routing follows Slim: the
+answer given after a successful login carries ``X-Sandbox-User-Id``, and ``app[ESPO_CALLS]`` records the
+user each call ran as (``X-Another-User`` included). Routing follows Slim: the
 filtered path is ``rawurldecode``d, matched segment by segment (fixed segments case-sensitive), the
 route arguments are ``rawurldecode``d once more and the controller is ``ucfirst()``-ed.
 
@@ -24,11 +25,12 @@ from aiohttp import web
 
 from gateway.sandbox.espocrm_auth import AuthRequest, EspoAuthenticator, EspoUser, Refusal, Session
 from gateway.sandbox.espocrm_store import ENTITY_TYPES, EspoError, EspoStore
-from gateway.sandbox.received import ReceivedRequest
+from gateway.sandbox.received import ActedCall, ReceivedRequest
 from gateway.signers.espo_path import filter_path, rawurldecode
 
 __all__ = [
     "ESPO_AUTH",
+    "ESPO_CALLS",
     "ESPO_CONFIG",
     "ESPO_RECEIVED",
     "ESPO_STORE",
@@ -54,9 +56,12 @@ class EspoSandboxConfig:
     clock: Callable[[], float] = time.time
     lockout_window_seconds: float = 60.0
     """EspoCRM's ``authFailedAttemptsPeriod`` (default 60 seconds)."""
+    another_user_disabled: bool = False
+    """EspoCRM's ``authAnotherUserDisabled``: refuse every ``X-Another-User``."""
 
 
 ESPO_RECEIVED = web.AppKey("espo_received", list[ReceivedRequest])
+ESPO_CALLS = web.AppKey("espo_calls", list[ActedCall])
 ESPO_CONFIG = web.AppKey("espo_config", EspoSandboxConfig)
 ESPO_STORE = web.AppKey("espo_store", EspoStore)
 ESPO_AUTH = web.AppKey("espo_auth", EspoAuthenticator)
@@ -287,6 +292,9 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     )
     if isinstance(outcome, Refusal):
         return _refused(outcome)
+    logged_in = outcome.logged_in or outcome.user
+    call = ActedCall(outcome.user.user_name, logged_in.user_name, request.method, resource)
+    app[ESPO_CALLS].append(call)
     response = await _dispatch(request, config, outcome, resource, body)
     if not response.prepared:
         response.headers[USER_ID_HEADER] = outcome.user.id
@@ -312,9 +320,14 @@ def build_espo_app(config: EspoSandboxConfig) -> web.Application:
     app = web.Application()
     app[ESPO_CONFIG] = config
     app[ESPO_RECEIVED] = []
+    app[ESPO_CALLS] = []
     app[ESPO_STORE] = EspoStore(clock=config.clock)
     app[ESPO_AUTH] = EspoAuthenticator(
-        config.users, config.max_failed_logins, config.lockout_window_seconds, config.clock
+        config.users,
+        config.max_failed_logins,
+        config.lockout_window_seconds,
+        config.clock,
+        another_user_disabled=config.another_user_disabled,
     )
     app.router.add_route("*", "/{tail:.*}", _handle)
     return app

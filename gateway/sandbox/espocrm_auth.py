@@ -39,6 +39,12 @@ class EspoUser:
     password: str | None = None
     token: str | None = None
     is_admin: bool = False
+    is_portal: bool = False
+
+    @property
+    def is_regular(self) -> bool:
+        """``User::isRegular``: type ``regular`` (not admin, API, portal or system)."""
+        return not (self.is_admin or self.is_api or self.is_portal)
 
     def __repr__(self) -> str:
         return f"EspoUser(id={self.id!r}, user_name={self.user_name!r}, auth_method={self.auth_method!r})"
@@ -61,8 +67,11 @@ class AuthRequest:
 @dataclass(frozen=True, slots=True)
 class Session:
     user: EspoUser
+    """The user the request runs as (the ``X-Another-User`` target, if any)."""
     token: str | None
     """The auth token ``App/user`` reports (only after an ``Espo-Authorization`` login)."""
+    logged_in: EspoUser | None = None
+    """The credential's own user, when it differs from ``user``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +124,15 @@ def _php_auth(authorization: str | None) -> tuple[str, str] | None:
 
 class EspoAuthenticator:
     def __init__(
-        self, users: list[EspoUser], max_failed_logins: int, window_seconds: float, clock: Callable[[], float]
+        self,
+        users: list[EspoUser],
+        max_failed_logins: int,
+        window_seconds: float,
+        clock: Callable[[], float],
+        *,
+        another_user_disabled: bool = False,
     ) -> None:
+        self.another_user_disabled = another_user_disabled
         self._users = list(users)
         self._max_failed = max_failed_logins
         self._window = window_seconds
@@ -215,7 +231,7 @@ class EspoAuthenticator:
         token = None
         if _truthy(_header(headers, AUTHORIZATION)):
             token = password if token_owner is not None else self._issue_token(user)
-        return Session(user=logged, token=token)
+        return Session(user=logged, token=token, logged_in=user if logged is not user else None)
 
     def _check(
         self,
@@ -261,14 +277,19 @@ class EspoAuthenticator:
         return user if accepted else None
 
     def _logged_user(self, headers: CIMultiDictProxy[str], user: EspoUser) -> EspoUser | None:
-        """``X-Another-User``: only an admin may act as another (regular) user."""
+        """``Authentication::getLoggedUser``: ``X-Another-User`` is refused when the site disables it
+        (``authAnotherUserDisabled``), unless the credential's user is an admin, and unless the named
+        user is a regular one (not admin, API, portal or system). Not checked there: whether the target
+        is active (the real server does not either)."""
         another = _header(headers, ANOTHER_USER)
         if another is None or not _truthy(another):
             return user
+        if self.another_user_disabled:
+            return None
         if not user.is_admin or user.is_api:
             return None
         target = self.user_by_name(another)
-        if target is None or target.is_api or target.is_admin:
+        if target is None or not target.is_regular:
             return None
         return target
 

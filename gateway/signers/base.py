@@ -46,11 +46,19 @@ SignerFactory = Callable[[Mapping[str, Any], str], Signer]
 the string names the config location for ConfigError."""
 
 
+PersonCheck = Callable[[Any], str]
+"""Checks and normalises a person-field value from a token claim or a CRM look-up; raises ValueError
+with a reason that never repeats the value."""
+
+
 @dataclass(frozen=True, slots=True)
 class SignerSpec:
     factory: SignerFactory
     identity_fields: frozenset[str]
     dialects: frozenset[str]
+    person_fields: Mapping[str, PersonCheck] = field(default_factory=dict)
+    """Identity fields that name the person (and may come from a claim or a look-up), with their check.
+    A person field that is not in ``identity_fields`` is optional."""
 
 
 _REGISTRY: dict[str, SignerSpec] = {}

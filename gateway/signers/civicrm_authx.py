@@ -35,6 +35,22 @@ FLOWS = ("xheader", "header", "param")
 CREDENTIAL_PARAMS = ("_authx", "_authxSiteKey", "key", "api_key")
 REUSE_MARGIN_SECONDS = 30
 _CONTACT_ID = re.compile(r"[1-9][0-9]{0,18}")
+MAX_CONTACT_ID = 4294967295
+"""``civicrm_contact.id`` is an ``int unsigned``."""
+TOKEN_CACHE_SIZE = 10_000
+"""Minted tokens kept for reuse (one per contact; the least recently minted go first)."""
+
+
+def contact_id_check(value: Any) -> str:
+    """A CiviCRM contact id from a claim or a look-up: a positive integer (JSON number or digits)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("is not a positive integer")
+    text = str(value)
+    if not _CONTACT_ID.fullmatch(text) or int(text) > MAX_CONTACT_ID:
+        raise ValueError("is not a positive integer CiviCRM contact id")
+    return text
+
+
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -174,6 +190,9 @@ class AuthxJwtSigner:
         exp = int(now) + self.ttl_seconds
         token = mint_jwt({"sub": f"cid:{contact_id}", "scope": "authx", "exp": exp}, self._key)
         if self.reuse:
+            self._cache.pop(contact_id, None)
+            if len(self._cache) >= TOKEN_CACHE_SIZE:  # one entry per person: keep it bounded
+                del self._cache[next(iter(self._cache))]
             self._cache[contact_id] = (token, exp)
         return token
 
@@ -197,5 +216,10 @@ register(
 )
 register(
     AuthxJwtSigner.scheme,
-    SignerSpec(AuthxJwtSigner.from_options, AuthxJwtSigner.identity_fields, CIVICRM_DIALECTS),
+    SignerSpec(
+        AuthxJwtSigner.from_options,
+        AuthxJwtSigner.identity_fields,
+        CIVICRM_DIALECTS,
+        person_fields={"contact_id": contact_id_check},
+    ),
 )

@@ -4,6 +4,10 @@
 ``espo-token``: ``Espo-Authorization: base64(username:token)`` plus ``Espo-Authorization-By-Token: true``,
 the token being one ``GET App/user`` returned, so no password travels.
 
+Both take an optional ``act_as``: the user name sent as ``X-Another-User``, so that an **admin** user
+acts as that regular user (espocrm ``Authentication::getLoggedUser``). API-key/HMAC users can never do
+that (the server answers 401), so those schemes have no such field.
+
 The server splits at the first ``:`` and trims both halves, so a username with ``:`` or a value with
 surrounding blanks can never log in: such an identity is refused here rather than at the CRM.
 """
@@ -11,6 +15,7 @@ surrounding blanks can never log in: such an identity is refused here rather tha
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -20,8 +25,30 @@ from gateway.signers.espo_apikey import ESPO_DIALECTS, identity_value, reject_un
 
 AUTHORIZATION = "Espo-Authorization"
 BY_TOKEN = "Espo-Authorization-By-Token"
+ANOTHER_USER = "X-Another-User"
 PHP_TRIMMED = " \t\n\r\0\x0b"
 """What PHP ``trim()`` removes: the server trims both halves of the credential."""
+_USER_NAME = re.compile(r"[a-z0-9@._-]+(?: [a-z0-9@._-]+)*")
+r"""EspoCRM's default ``userNameRegularExpression`` (``[^a-z0-9\-@_\.\s]`` marks what is not allowed),
+without leading, trailing or repeated blanks (a header value loses them)."""
+
+
+def user_name_check(value: Any) -> str:
+    """An EspoCRM user name from a claim or a look-up, for ``X-Another-User``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("is not a user name")
+    if len(value) > 255 or not _USER_NAME.fullmatch(value):
+        raise ValueError("is not a valid EspoCRM user name (lower-case letters, digits, @ . _ -)")
+    return value
+
+
+def act_as(request: OutboundRequest, identity: Identity) -> None:
+    target = identity.get("act_as")
+    if target is not None:
+        try:
+            request.headers[ANOTHER_USER] = user_name_check(target.reveal())
+        except ValueError as exc:
+            raise GatewayError(f"identity act_as {exc}", reason="identity-misconfigured") from None
 
 
 def _checked(identity: Identity, name: str) -> str:
@@ -50,6 +77,7 @@ class EspoBasicSigner:
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
         value = espo_authorization(_checked(identity, "username"), _checked(identity, "password"))
         request.headers[AUTHORIZATION] = value
+        act_as(request, identity)
 
 
 class EspoTokenSigner:
@@ -65,6 +93,7 @@ class EspoTokenSigner:
         value = espo_authorization(_checked(identity, "username"), _checked(identity, "token"))
         request.headers[AUTHORIZATION] = value
         request.headers[BY_TOKEN] = "true"
+        act_as(request, identity)
 
 
 register(
@@ -73,6 +102,7 @@ register(
         factory=EspoBasicSigner.from_options,
         identity_fields=EspoBasicSigner.identity_fields,
         dialects=ESPO_DIALECTS,
+        person_fields={"act_as": user_name_check},
     ),
 )
 register(
@@ -81,5 +111,6 @@ register(
         factory=EspoTokenSigner.from_options,
         identity_fields=EspoTokenSigner.identity_fields,
         dialects=ESPO_DIALECTS,
+        person_fields={"act_as": user_name_check},
     ),
 )

@@ -34,6 +34,9 @@ entities:
   Email: {default: deny}
 """,
 }
+IDENTITY_LINE = (
+    config_text("http://civi.invalid", "http://espo.invalid", KEY).splitlines().index("identities:") + 2
+)
 V3 = "/civi-jwt/civicrm/ajax/rest"
 V4 = "/civi-jwt/civicrm/ajax/api4"
 
@@ -87,6 +90,12 @@ def test_v3_chain(capsys: pytest.CaptureFixture[str], config: Path) -> None:
         "rule": "default-deny",
         # the shadow policy would have stopped the request at its first denial, Email.get
         "shadow": [{"rule": "no-email-shadow:entities.Email.default", "allowed": False}],
+        "acting_as": {
+            "rule": "identities[0]",
+            "line": f"{config}:{IDENTITY_LINE}",
+            "identity": "contact_id=42",
+            "why": [f"rule identities[0] ({config}:{IDENTITY_LINE})"],
+        },
     }
 
 

@@ -57,4 +57,4 @@ def test_contact_id_and_username_expand_references() -> None:
         "identities:\n  - match: {sub: svc}\n    civi: {contact_id: '${env:CID}'}\n"
     )
     config = load_config_text(text, "gw.yaml", {"SIGN": "jwt-hs256:hkdf-sha256:abcdefghijkl", "CID": "42"})
-    assert config.identities[0].crm["civi"]["contact_id"].reveal() == "42"
+    assert config.identities[0].crm["civi"].fixed["contact_id"].reveal() == "42"

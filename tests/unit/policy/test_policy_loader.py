@@ -33,7 +33,12 @@ DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
         ("duplicate_name.yaml", 5, "[2].policy", "duplicate policy name 'same'"),
         ("bad_rate.yaml", 5, "limits[1].rate", "invalid rate '600/fortnight'"),
         ("bad_burst.yaml", 5, "limits[0].burst", "burst must be at least 1; got 0"),
-        ("bad_per.yaml", 5, "limits[0].per", "must be one of principal, upstream, global; got 'tenant'"),
+        (
+            "bad_per.yaml",
+            5,
+            "limits[0].per",
+            "must be one of principal, person, upstream, global; got 'tenant'",
+        ),
         ("dotted_field.yaml", 5, "fields.Email.deny", "invalid field 'contact_id.api_key'"),
         ("opaque_entity.yaml", 4, "entities.<opaque>", "opaque routes are allowed under opaque:"),
         ("entities_not_mapping.yaml", 4, "entities.Contact", "expected a mapping, got a string"),

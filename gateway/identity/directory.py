@@ -1,0 +1,36 @@
+"""How a CRM finds a person: one small plug-in per dialect (registered by ``directories``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from gateway.signers.base import OutboundRequest
+
+
+class LookupUnreadable(Exception):
+    """The CRM's answer to a look-up could not be read (an error, or an unexpected shape)."""
+
+
+class Directory(Protocol):
+    ways: Mapping[str, frozenset[str]]
+    """Person field -> the ``by`` values this CRM can look it up by."""
+
+    def request(self, field: str, by: str, value: str, base_path: str, cms: str) -> OutboundRequest:
+        """The one fixed, read-only request that finds ``value`` (never shaped by the client)."""
+        ...
+
+    def matches(self, field: str, status: int, body: bytes) -> list[str]:
+        """The distinct values of ``field`` in the answer; raises LookupUnreadable."""
+        ...
+
+
+_DIRECTORIES: dict[str, Directory] = {}
+
+
+def register(dialect: str, directory: Directory) -> None:
+    _DIRECTORIES[dialect] = directory
+
+
+def lookup_directory(dialect: str) -> Directory | None:
+    return _DIRECTORIES.get(dialect)

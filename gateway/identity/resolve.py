@@ -1,0 +1,111 @@
+"""The identity stage: finish a Selection (look-ups through the CRM) into the identity a request acts as.
+
+Runs after authentication and policy, so a token that was refused never causes a look-up. A look-up
+uses the upstream's configured service identity for one fixed read-only request, and is cached.
+Zero or several matches refuse the request (403 ``no-identity``), or try the next rule where the rule
+says ``unresolved: next``; a CRM that cannot answer is a 503 and never falls through.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from gateway.auth.principal import Principal
+from gateway.config.model import UpstreamConfig
+from gateway.errors import GatewayError
+from gateway.identities import Selection, Unresolved, label_of, lookup_value, person_of
+from gateway.identity.cache import Matches
+from gateway.identity.directories import directory_for
+from gateway.identity.directory import LookupUnreadable
+from gateway.identity.spec import ActingAs, FromLookup, LookupConfig
+from gateway.proxy.forward import form_encode, upstream_url
+from gateway.secrets import Secret
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+MAX_ANSWER_BYTES = 1024 * 1024
+LOOKUP_FAILED = "identity-lookup-failed"
+
+
+async def resolve_identity(
+    rt: Runtime, principal: Principal, up: UpstreamConfig, selection: Selection
+) -> ActingAs:
+    """The identity this request acts as; raises Unresolved (403) or a 503 when the CRM cannot answer."""
+    while True:
+        try:
+            return await _resolve(rt, principal, up, selection)
+        except Unresolved:
+            if selection.rule.unresolved != "next":
+                raise
+            selection = rt.identities.select(principal, up.name, start=selection.index + 1)
+
+
+async def _resolve(rt: Runtime, principal: Principal, up: UpstreamConfig, selection: Selection) -> ActingAs:
+    fields = dict(selection.fields)
+    why = list(selection.why)
+    for name, source in selection.pending.items():
+        matches = await _look_up(rt, principal, up, name, source)
+        if not matches:
+            raise Unresolved(f"no one on the CRM matches this principal's {source.by} (for {name})")
+        if len(matches) > 1:
+            raise Unresolved(f"several records on the CRM match this principal's {source.by} (for {name})")
+        try:
+            value = selection.spec.checks[name](matches[0])
+        except ValueError as exc:
+            raise Unresolved(f"the CRM's answer for {name} {exc}") from None
+        fields[name] = Secret(value, "lookup")
+    person = person_of(selection.spec, fields)
+    return ActingAs(selection.index, fields, person, "; ".join(why), label_of(selection.index, fields))
+
+
+async def _look_up(
+    rt: Runtime, principal: Principal, up: UpstreamConfig, name: str, source: FromLookup
+) -> Matches:
+    resolver = rt.people
+    if up.name not in resolver.configs:
+        raise _failed("no look-up service identity is configured")
+    config = resolver.configs[up.name]
+    value = lookup_value(name, source, principal.claims)
+    key = (name, source.by, value)
+    return await resolver.caches[up.name].get(key, lambda: _fetch(rt, up, config, name, source.by, value))
+
+
+async def _fetch(
+    rt: Runtime, up: UpstreamConfig, config: LookupConfig, name: str, by: str, value: str
+) -> Matches:
+    directory = directory_for(up.dialect_name)
+    assert directory is not None  # checked at load time
+    cms = getattr(up.dialect, "cms", "auto")
+    out = directory.request(name, by, value, up.base_path, cms)
+    up.signer.sign(out, config.identity, rt.clock())
+    data: bytes | None = out.body
+    if out.form is not None:
+        out.headers["Content-Type"] = "application/x-www-form-urlencoded"
+        data = form_encode(out.form).encode()
+    session = rt.upstreams[up.name].session
+    try:
+        async with session.request(
+            out.method,
+            upstream_url(up.origin, out),
+            headers=out.headers,
+            data=data,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=config.timeout_seconds),
+        ) as response:
+            body = await response.content.read(MAX_ANSWER_BYTES)
+            return tuple(directory.matches(name, response.status, body))
+    except LookupUnreadable as exc:
+        raise _failed(str(exc)) from None
+    except (aiohttp.ClientError, TimeoutError):
+        raise _failed("the CRM did not answer") from None
+
+
+def _failed(detail: str) -> GatewayError:
+    return GatewayError(
+        f"the CRM could not resolve who this principal is ({detail}); retry later",
+        reason=LOOKUP_FAILED,
+        status=503,
+    )
