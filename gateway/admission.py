@@ -74,7 +74,9 @@ async def admit(
     operations = up.dialect.identify(view)
     ex.operations = operations
     authorize(rt, principal, up, operations, ex)
-    apply_record_scopes(up, view, operations, rt.config.policies.scopes_for(principal, up.name), principal)
+    apply_record_scopes(
+        up.dialect, view, operations, rt.config.policies.scopes_for(principal, up.name), principal
+    )
     acting = await act_as(rt, principal, up, selection, ex)
     extra.extend(await rate_limit(rt, principal, up, operations, ex, acting.person))
     out = prepare(up, view, ex, origin)
@@ -150,8 +152,8 @@ def prepare(up: UpstreamConfig, view: RequestView, ex: Exchange, origin: Origin)
     out = build_outbound(
         up, view, request_id=ex.request_id, client_ip=origin.client_ip, scheme=origin.scheme, host=origin.host
     )
-    if up.dialect_name == "civicrm" and not origin.front_proxy:
-        out.headers.popall("Accept-Encoding", None)  # plain answers, so redaction can read them
+    if up.dialect.answer_filter is not None and not origin.front_proxy:
+        out.headers.popall("Accept-Encoding", None)  # plain answers, so the answer filter can read them
     if origin.front_proxy:
         out.path = out.path.replace("$", "%24")  # front proxies may expand "$" (Caddy's path_regexp does)
     return out

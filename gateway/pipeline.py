@@ -9,7 +9,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
-from gateway.dialects.base import Operation, RequestView
+from gateway.dialects.base import RequestView
 from gateway.errors import AuthenticationError, GatewayError, NotFound
 from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import client_gone, record_client_closed, unexpected
@@ -18,11 +18,8 @@ from gateway.observability.metrics import BreakerState
 from gateway.proxy.body import build_view, read_body
 from gateway.proxy.breaker import Transition, log_transition
 from gateway.proxy.forward import Forwarded, forward
-from gateway.redaction import redact_response
 from gateway.runtime import Runtime, UpstreamRuntime
 from gateway.signers.base import OutboundRequest
-
-API_KEY_READ = Operation("Contact", "get", "response", frozenset({"api_key"}))
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -47,9 +44,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         admitted = await admit(rt, up, view, ex, extra, origin, partial(read_body, request=request))
         upstream = rt.upstreams[up.name]
         response = await send(rt, upstream, admitted.identity_index, admitted.out, request, extra, ex)
-        if up.dialect_name == "civicrm":
-            policies, principal = rt.config.policies, admitted.principal
-            redact_response(response, lambda: policies.evaluate(principal, up.name, [API_KEY_READ]).allowed)
+        answer_filter = up.dialect.answer_filter
+        if answer_filter is not None:
+            policies, principal, probe = rt.config.policies, admitted.principal, [answer_filter.probe]
+            answer_filter.apply(response, lambda: policies.evaluate(principal, up.name, probe).allowed)
     except asyncio.CancelledError:  # the client hung up (or the shutdown grace ran out)
         record_client_closed(rt, ex, loop.time())
         raise

@@ -81,6 +81,8 @@ SLOT_READERS: dict[str, _Reader] = {
     "x-api-key": _x_api_key,
 }
 KNOWN_SLOTS: tuple[str, ...] = tuple(SLOT_READERS)
+PARAM_SLOTS: frozenset[str] = frozenset({"_authx", "api_key"})
+"""The slots read from query or form parameters: never forwarded, whichever slots are configured."""
 
 
 def extract_token(

@@ -193,8 +193,6 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     match.done()
     options: dict[str, Any] = dict(u.get("options", dict, {}))
     requested_with = u.get("requested_with", bool, True)
-    if dialect_name == "civicrm":
-        options.setdefault("requested_with", requested_with)
     dialect = _located(u, "options", lambda: factory(options, f"{u.key}.options"))
     for weakening in getattr(dialect, "weakenings", ()):
         refs.warnings.append(f"{u.file}:{u.line_of('options')}: {u.key}.options: {weakening}")

@@ -8,7 +8,8 @@ from typing import Any, ClassVar, Protocol
 
 from multidict import CIMultiDictProxy, MultiDictProxy
 
-from gateway.errors import GatewayError
+from gateway.dialects.vocabulary import DialectRules
+from gateway.errors import Forbidden, GatewayError
 
 OPAQUE = "<opaque>"
 
@@ -59,20 +60,40 @@ class ErrorRendering:
     content_type: str
 
 
+AnswerCheck = Callable[[Any, Callable[[], bool]], None]
+"""Filters a buffered answer (an aiohttp ``web.StreamResponse``) in place unless the callable says the
+principal may read what it removes."""
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerFilter:
     """Fields a dialect removes from the CRM's answers unless a policy allows reading them, and the
     entities whose answers may carry them. Only proxy mode sees answers: an upstream whose policies rely
-    on the filter is refused in decision mode at config load."""
+    on the filter is refused in decision mode at config load. The filter reads plain answers: the
+    outbound request asks for no compression."""
 
     fields: frozenset[str]
     entities: frozenset[str]
+    probe: Operation
+    """The read the policies must allow for an answer to pass unfiltered."""
+    apply: AnswerCheck
+
+
+ScopeClauses = Callable[[str], list[tuple[str, tuple[str | int, ...]]]]
+"""An entity's record-scope clauses: (field, allowed values) per scope; raises Forbidden
+(scope-claim-missing) when the token lacks a scope's claim."""
+
+
+def scope_refusal(entity: str, why: str) -> Forbidden:
+    return Forbidden(f"{entity} records are scoped for this integration: {why}", reason="scope-unsupported")
 
 
 class Dialect(Protocol):
     """A CRM dialect, built once per upstream from its validated options."""
 
     name: ClassVar[str]
+    vocabulary: ClassVar[DialectRules]
+    """Entity and action names, groups, sensitive fields: what policies, lint and metric labels know."""
     answer_filter: ClassVar[AnswerFilter | None]
     credential_params: ClassVar[frozenset[str]]
     """Query/form parameter names that carry a client credential; stripped before forwarding."""
@@ -102,20 +123,11 @@ class Dialect(Protocol):
         """The refusal as a client of this CRM expects to read it."""
         ...
 
+    def scope_records(self, view: RequestView, touched: list[Operation], clauses: ScopeClauses) -> None:
+        """Narrow the request to the records its scopes allow (``touched``: its operations on scoped
+        entities, never empty), or raise Forbidden(scope-unsupported) when it cannot be narrowed."""
+        ...
+
 
 DialectFactory = Callable[[Mapping[str, Any], str], Dialect]
 """Builds a dialect from upstream options; the string names the config location for errors."""
-
-_REGISTRY: dict[str, DialectFactory] = {}
-
-
-def register(name: str, factory: DialectFactory) -> None:
-    _REGISTRY[name] = factory
-
-
-def factory_for(name: str) -> DialectFactory | None:
-    return _REGISTRY.get(name)
-
-
-def names() -> list[str]:
-    return sorted(_REGISTRY)

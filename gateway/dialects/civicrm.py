@@ -15,14 +15,17 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from gateway.dialects import civicrm_v3, civicrm_v4
-from gateway.dialects.base import OPAQUE, AnswerFilter, ErrorRendering, Operation, RequestView, register
+from gateway.dialects import civicrm_v3, civicrm_v4, civicrm_vocab
+from gateway.dialects.base import OPAQUE, AnswerFilter, ErrorRendering, Operation, RequestView, ScopeClauses
 from gateway.dialects.civicrm_fk import Schema
 from gateway.dialects.civicrm_inputs import CREDENTIAL_PARAMS, check_inputs
 from gateway.dialects.civicrm_render import Style, render
 from gateway.dialects.civicrm_routes import CMS_CHOICES, V3_KINDS, V4_KINDS, Kind, Route, Sources, locate
+from gateway.dialects.civicrm_scope import scope_api4
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise, encode_path
+from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError
+from gateway.redaction import redact_response
 
 MAX_OPERATIONS = 500
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -48,9 +51,12 @@ def _merge(ops: list[Operation]) -> list[Operation]:
 class CiviCrmDialect:
     name: ClassVar[str] = "civicrm"
     credential_params: ClassVar[frozenset[str]] = CREDENTIAL_PARAMS
+    vocabulary: ClassVar[DialectRules] = civicrm_vocab.VOCABULARY
     answer_filter: ClassVar[AnswerFilter | None] = AnswerFilter(
         fields=frozenset({"api_key"}),
         entities=frozenset({"Contact", "Individual", "Household", "Organization"}),
+        probe=Operation("Contact", "get", "response", frozenset({"api_key"})),
+        apply=redact_response,
     )
 
     def __init__(
@@ -153,6 +159,9 @@ class CiviCrmDialect:
     def render_error(self, error: GatewayError, view: RequestView | None) -> ErrorRendering:
         return render(error, self.error_style(view))
 
+    def scope_records(self, view: RequestView, touched: list[Operation], clauses: ScopeClauses) -> None:
+        scope_api4(self.route(view), view, touched, clauses)
+
 
 def _fk_map(value: Any, where: str) -> dict[str, dict[str, str]]:
     key = f"{where}.fk_map"
@@ -190,6 +199,3 @@ def factory(options: Mapping[str, Any], where: str) -> CiviCrmDialect:
     return CiviCrmDialect(
         cms=cms, fk_map=fk_map, requested_with=requested_with, allow_parameters=frozenset(allow)
     )
-
-
-register("civicrm", factory)

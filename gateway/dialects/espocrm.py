@@ -14,12 +14,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gateway.dialects.base import AnswerFilter, ErrorRendering, Operation, RequestView, register
+from gateway.dialects import espocrm_vocab
+from gateway.dialects.base import (
+    AnswerFilter,
+    ErrorRendering,
+    Operation,
+    RequestView,
+    ScopeClauses,
+    scope_refusal,
+)
 from gateway.dialects.espocrm_identify import Classifier, needs_body, opaque
 from gateway.dialects.espocrm_links import BUILTIN_LINKS, merge_links
 from gateway.dialects.espocrm_params import php_key
 from gateway.dialects.espocrm_routes import RouteMatch, match_route
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise
+from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError
 from gateway.signers.espo_path import encode_decoded_path
 
@@ -56,6 +65,7 @@ def header_safe(text: str) -> str:
 class EspoDialect:
     name: ClassVar[str] = "espocrm"
     credential_params: ClassVar[frozenset[str]] = frozenset()
+    vocabulary: ClassVar[DialectRules] = espocrm_vocab.VOCABULARY
     answer_filter: ClassVar[AnswerFilter | None] = None
     """Espo credentials travel in headers only; the proxy strips those."""
 
@@ -126,6 +136,9 @@ class EspoDialect:
         body = json.dumps({"message": error.message, "reason": error.reason}).encode()
         return ErrorRendering(error.status, headers, body, "application/json")
 
+    def scope_records(self, view: RequestView, touched: list[Operation], clauses: ScopeClauses) -> None:
+        raise scope_refusal(touched[0].entity, "only CiviCRM APIv4 calls can be scoped")
+
 
 def refuse_method_override(view: RequestView) -> None:
     """The gateway authorizes the method it sees, so a request may not ask for another one."""
@@ -193,6 +206,3 @@ def parse_options(options: Mapping[str, Any], where: str) -> EspoOptions:
 def create(options: Mapping[str, Any], where: str) -> EspoDialect:
     """The registered factory: validates ``options`` (``where`` names them in errors)."""
     return EspoDialect(parse_options(options, where))
-
-
-register("espocrm", create)

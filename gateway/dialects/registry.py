@@ -1,8 +1,39 @@
-"""The explicit list of dialects: importing a module registers it."""
+"""The dialects a config may name: one line per CRM (a literal dict, no import side effects)."""
 
 from __future__ import annotations
 
-from gateway.dialects import civicrm, espocrm
-from gateway.dialects.base import factory_for, names
+from dataclasses import dataclass
 
-__all__ = ["civicrm", "espocrm", "factory_for", "names"]
+from gateway.dialects import civicrm, espocrm
+from gateway.dialects.base import DialectFactory
+from gateway.dialects.vocabulary import DialectRules
+
+
+@dataclass(frozen=True, slots=True)
+class DialectSpec:
+    factory: DialectFactory
+    vocabulary: DialectRules
+
+
+DIALECTS: dict[str, DialectSpec] = {
+    "civicrm": DialectSpec(civicrm.factory, civicrm.CiviCrmDialect.vocabulary),
+    "espocrm": DialectSpec(espocrm.create, espocrm.EspoDialect.vocabulary),
+}
+
+
+def factory_for(name: str) -> DialectFactory | None:
+    spec = DIALECTS.get(name)
+    return spec.factory if spec else None
+
+
+def vocabulary_for(name: str) -> DialectRules | None:
+    spec = DIALECTS.get(name)
+    return spec.vocabulary if spec else None
+
+
+def vocabularies() -> tuple[DialectRules, ...]:
+    return tuple(spec.vocabulary for spec in DIALECTS.values())
+
+
+def names() -> list[str]:
+    return sorted(DIALECTS)

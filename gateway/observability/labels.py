@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from gateway.dialects.registry import vocabularies
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -19,53 +21,8 @@ NONE = "none"
 OPAQUE_LABEL = "opaque"
 _OPAQUE_ENTITY = "<opaque>"
 
-CIVICRM_ENTITIES: frozenset[str] = _words(
-    """
-    ACL ACLEntityRole Activity ActivityContact Address Afform Api3 Batch Campaign Case CaseActivity
-    CaseContact CaseType Contact ContactType Contribution ContributionPage ContributionProduct
-    ContributionRecur ContributionSoft Country County Currency CustomField CustomGroup CustomValue
-    Dashboard DashboardContact Domain Email Entity EntityBatch EntityFinancialAccount EntityFinancialTrxn
-    EntityTag Event Extension FinancialAccount FinancialItem FinancialTrxn FinancialType Grant Group
-    GroupContact GroupNesting GroupOrganization Household IM Individual Job JobLog LineItem LocBlock
-    LocationType Log MailSettings Mailing MailingAB MailingEventQueue MailingGroup MailingJob
-    MailingRecipients Managed Mapping MappingField Membership MembershipBlock MembershipLog
-    MembershipPayment MembershipStatus MembershipType MessageTemplate Navigation Note OpenID
-    OptionGroup OptionValue Organization PCP Participant ParticipantPayment ParticipantStatusType
-    Payment PaymentProcessor PaymentProcessorType PaymentToken Phone Pledge PledgePayment Premium
-    PriceField PriceFieldValue PriceSet PrintLabel Product Profile Queue QueueItem Relationship
-    RelationshipCache RelationshipType Route SavedSearch SearchDisplay Setting SiteEmailAddress
-    StateProvince Survey System Tag Translation UFField UFGroup UFJoin UFMatch User WordReplacement
-    Website
-    """
-)
-
-# Espo entity types and the cross-entity route names (Action, MassAction, GlobalSearch, Stream...).
-ESPOCRM_ENTITIES: frozenset[str] = _words(
-    """
-    Account Action ActionHistoryRecord Activities Admin App AppLogRecord AppSecret Attachment AuthToken
-    Calendar Call Campaign CampaignLogRecord CampaignTrackingUrl Case Contact Currency DashboardTemplate
-    Document DocumentFolder Email EmailAccount EmailAddress EmailFilter EmailFolder EmailTemplate
-    EmailTemplateCategory Export ExternalAccount GlobalSearch GlobalStream GroupEmailFolder Import
-    InboundEmail Integration Job Kanban KnowledgeBaseArticle KnowledgeBaseCategory LastViewed Layout
-    LayoutSet Lead LeadCapture MassAction MassEmail Meeting Metadata Note Notification OAuthAccount
-    OAuthProvider Opportunity PhoneNumber Portal PortalRole Preferences Reminder Role ScheduledJob
-    Settings Stream TargetList Task Team Template Timeline User Webhook WorkingTimeCalendar
-    WorkingTimeRange
-    """
-)
-KNOWN_ENTITIES: frozenset[str] = CIVICRM_ENTITIES | ESPOCRM_ENTITIES
-
-KNOWN_ACTIONS: frozenset[str] = _words(
-    """
-    get getsingle getcount getvalue getfields getoptions getlist getactions getrefcount getunique
-    getquick getstatistics getcontactrefcount create delete replace setvalue check validate submit send
-    transact merge duplicatecheck cancel
-    update save getFields getActions autocomplete export checkAccess getLinks revert getDuplicates
-    mergeDuplicates run process refresh
-    list read link unlink massUpdate massDelete massRelate convert follow unfollow stream posts followers
-    usersAccess search duplicate restoreDeleted getDuplicate file download upload meta
-    """
-)
+KNOWN_ENTITIES: frozenset[str] = frozenset().union(*(v.metric_entities for v in vocabularies()))
+KNOWN_ACTIONS: frozenset[str] = frozenset().union(*(v.metric_actions for v in vocabularies()))
 
 # The AuthenticationError reasons gateway/auth raises (jwt.py, slots.py, authenticator.py).
 AUTH_REASONS: frozenset[str] = _words(
@@ -85,7 +42,7 @@ _SAFE_FREE_VALUE = re.compile(r"[A-Za-z0-9_.:@/+#*=,-]{1,128}")
 
 
 def _fold(name: str) -> str:
-    """CiviCRM v3 compares entity names case-insensitively, ignoring underscores."""
+    """Entity labels match case-insensitively, ignoring underscores (the loosest dialect's comparison)."""
     return name.lower().replace("_", "")
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from gateway.policy.known import (
-    CIVICRM,
     DEFAULT,
-    ESPOCRM,
     WILDCARD,
     DialectRules,
     is_custom_entity,
+    known_dialects,
     rules_for,
 )
 from gateway.policy.model import ConfigIssue, Policy, Spot, fold_field
-
-_KNOWN_DIALECTS = (CIVICRM, ESPOCRM)
 
 
 def lint_policies(policies: Sequence[Policy], upstream_dialects: Mapping[str, str]) -> list[ConfigIssue]:
@@ -59,7 +56,7 @@ def _covered(policy: Policy) -> str:
 def _check_entity(spot: Spot, dialects: list[DialectRules], covered: str, file: str) -> Iterator[ConfigIssue]:
     if any(r.knows_entity(spot.text) or is_custom_entity(r.name, spot.text) for r in dialects):
         return
-    others = [r.name for r in _KNOWN_DIALECTS if r not in dialects and r.knows_entity(spot.text)]
+    others = [r.name for r in known_dialects() if r not in dialects and r.knows_entity(spot.text)]
     if others:
         yield _warn(
             file,
@@ -90,7 +87,7 @@ def _check_action(spot: Spot, dialects: list[DialectRules], covered: str, file: 
             "this rule never matches; write rules for those actions",
         )
         return
-    others = [r.name for r in _KNOWN_DIALECTS if r not in dialects and r.knows_action(key)]
+    others = [r.name for r in known_dialects() if r not in dialects and r.knows_action(key)]
     if others:
         yield _warn(
             file,

@@ -262,7 +262,7 @@ def _no_collision(
 ) -> None:
     if key in origin:
         raise ConfigError(
-            f"names the same {dialect} entity as {origin[key]!r} (civicrm ignores case and underscores)",
+            f"names the same {dialect} entity as {origin[key]!r} ({dialect} ignores case and underscores)",
             file=s.file,
             line=line,
             key=_key(s, where),

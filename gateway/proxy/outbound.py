@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, MultiDictProxy
 
+from gateway.auth.slots import PARAM_SLOTS
 from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import RequestView
 from gateway.proxy.headers import outbound_headers
 from gateway.signers.base import OutboundRequest
-
-TOKEN_PARAMS = frozenset({"_authx", "api_key"})
 
 
 def strip_params(params: MultiDictProxy[str] | None, drop: frozenset[str]) -> list[tuple[str, str]] | None:
@@ -27,7 +26,7 @@ def build_outbound(
     scheme: str,
     host: str,
 ) -> OutboundRequest:
-    drop = upstream.dialect.credential_params | TOKEN_PARAMS
+    drop = upstream.dialect.credential_params | PARAM_SLOTS
     headers: CIMultiDict[str] = outbound_headers(view.headers)
     headers["X-Forwarded-For"] = client_ip
     headers["X-Forwarded-Proto"] = scheme

@@ -9,7 +9,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from gateway.dialects import base, registry
+from gateway.dialects import registry
 from gateway.dialects.base import OPAQUE, RequestView
 from gateway.dialects.civicrm import CiviCrmDialect, factory
 from gateway.dialects.civicrm_routes import php_name, php_parse
@@ -186,7 +186,7 @@ def test_php_parse_builds_arrays_and_last_value_wins() -> None:
 
 def test_registered_and_credential_params() -> None:
     assert "civicrm" in registry.names()
-    assert base.factory_for("civicrm") is factory
+    assert registry.factory_for("civicrm") is factory
     assert CiviCrmDialect.credential_params == frozenset({"key", "api_key", "_authx", "_authxSiteKey"})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.config.source import load_yaml_text
-from gateway.dialects import base
+from gateway.dialects import registry
 from gateway.dialects.espocrm import EspoDialect, create, header_safe
 from gateway.errors import (
     AuthenticationError,
@@ -23,7 +23,7 @@ WHERE = "upstreams.espo.dialect_options"
 
 
 def test_registered_under_espocrm() -> None:
-    factory = base.factory_for("espocrm")
+    factory = registry.factory_for("espocrm")
     assert factory is create
     dialect = factory({}, WHERE)
     assert isinstance(dialect, EspoDialect)
