@@ -13,7 +13,7 @@ those names is always present.
 
 from __future__ import annotations
 
-from gateway.proxy.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES
+from gateway.proxy.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, disguised
 
 RESERVED_PREFIX = "x-crm-"
 UPSTREAM = "X-Crm-Upstream"
@@ -72,7 +72,7 @@ def reply_header(name: str) -> str:
 def unstrippable(header: str) -> bool:
     """A credential-looking client header that a front proxy without prefix removal would pass on."""
     low = header.lower()
-    return low.startswith(CREDENTIAL_PREFIXES) and low not in _KNOWN
+    return (low.startswith(CREDENTIAL_PREFIXES) and low not in _KNOWN) or disguised(header)
 
 
 def reserved(header: str) -> bool:

@@ -62,7 +62,50 @@ CLIENT_CONTROLLED = frozenset(
     )
 )
 
+GATEWAY_SETS = frozenset({"x-requested-with"})
+"""Set by the gateway or a signer upstream besides the credentials; a client may send them as spelled."""
+
+SPOOFING = frozenset(
+    h.lower()
+    for h in (
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-Original-Host",
+        "X-Host",
+        "X-Forwarded-Prefix",
+        "X-Forwarded-Server",
+        "Client-IP",
+        "True-Client-IP",
+        "X-Client-IP",
+        "X-Cluster-Client-IP",
+        "CF-Connecting-IP",
+    )
+)
+"""Headers some frameworks honour to override the routed path (a policy bypass) or the client address."""
+
 _DROP_OUT = HOP_BY_HOP | CLIENT_CREDENTIALS | CLIENT_CONTROLLED
+
+
+def fold(name: str) -> str:
+    """A header name as PHP's ``$_SERVER`` may see it: case ignored, ``-``, ``_`` and ``.`` alike."""
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+_PROTECTED = frozenset(fold(h) for h in CLIENT_CREDENTIALS | CLIENT_CONTROLLED | GATEWAY_SETS | HOP_BY_HOP)
+_PROTECTED_PREFIXES = tuple(fold(p) for p in CREDENTIAL_PREFIXES)
+_SPOOFING = frozenset(fold(h) for h in SPOOFING)
+
+
+def disguised(name: str) -> bool:
+    """A header that is not spelled as a credential or gateway header but may reach PHP as one
+    (``X.Api.Key``, ``X_Civi_Auth``), or that overrides the path or client address."""
+    folded = fold(name)
+    if folded in _SPOOFING:
+        return True
+    if name.lower() == folded.replace("_", "-"):  # spelled as the real header: handled by name
+        return False
+    return folded in _PROTECTED or folded.startswith(_PROTECTED_PREFIXES)
+
 
 RESPONSE_DROP = HOP_BY_HOP | frozenset({"set-cookie", "content-length", "server", "www-authenticate"})
 
@@ -75,7 +118,8 @@ def _connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
 
 
 def outbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop, credentials and anything the gateway sets itself.
+    """The client's headers minus hop-by-hop, credentials, anything the gateway sets itself, and any
+    ``disguised`` one.
 
     Names with an underscore are dropped too: some server set-ups hand ``X_Civi_Auth`` to PHP as the
     same variable as ``X-Civi-Auth`` (nginx and Apache drop such headers by default for that reason)."""
@@ -84,7 +128,10 @@ def outbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return CIMultiDict(
         (k, v)
         for k, v in headers.items()
-        if (low := k.lower()) not in drop and not low.startswith(CREDENTIAL_PREFIXES) and "_" not in low
+        if (low := k.lower()) not in drop
+        and not low.startswith(CREDENTIAL_PREFIXES)
+        and "_" not in low
+        and not disguised(k)
     )
 
 
