@@ -13,7 +13,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import RequestView
-from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.errors import BadRequest, GatewayError, PayloadTooLarge
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -21,6 +21,7 @@ PLAIN_ENCODINGS = frozenset({"binary", "7bit", "8bit"})
 
 
 def build_view(up: UpstreamConfig, request: web.Request, rel_path: str) -> RequestView:
+    refuse_compressed_body(request)
     return RequestView(
         method=request.method,
         path=up.dialect.canonical_path(rel_path),
@@ -29,6 +30,20 @@ def build_view(up: UpstreamConfig, request: web.Request, rel_path: str) -> Reque
         headers=request.headers,
         content_type=request.content_type if request.body_exists else "",
     )
+
+
+def refuse_compressed_body(request: web.Request) -> None:
+    """aiohttp decompresses a request body for the gateway: forwarding it would either relabel a plain
+    body as compressed or pass on bytes the gateway never read. CRM clients do not compress requests."""
+    codings = [
+        c.strip().lower() for c in request.headers.getall("Content-Encoding", ()) for c in c.split(",")
+    ]
+    if any(c not in ("", "identity") for c in codings):
+        raise GatewayError(
+            "compressed request bodies are not accepted; send it without Content-Encoding",
+            reason="compressed-body",
+            status=415,
+        )
 
 
 async def read_body(up: UpstreamConfig, view: RequestView, request: web.Request) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,28 @@ async def test_a_broken_multipart_body_is_a_4xx(
     if name not in ("no-disposition", "unknown-charset") or not authenticated:
         assert 400 <= resp.status < 500, (resp.status, text)
     assert "Traceback" not in text and 'File "' not in text
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "x-custom", "gzip, identity"])
+@pytest.mark.parametrize("path", ["/espo-key/api/v1/Lead", V4], ids=["pass-through-body", "inspected-body"])
+async def test_a_compressed_request_body_is_refused_not_forwarded_relabelled(
+    stack: Stack, encoding: str, path: str
+) -> None:
+    """aiohttp decompresses it for the gateway; forwarded, it kept its Content-Encoding: the CRM got a
+    plain body labelled gzip. The gateway refuses compressed request bodies instead."""
+    body = (
+        gzip.compress(b'{"name": "x"}')
+        if encoding.startswith("gzip")
+        else b"\x78\x9c\x03\x00\x00\x00\x00\x01"
+    )
+    before = len(stack.received())
+    headers = {**stack.bearer(), "Content-Encoding": encoding, "Content-Type": "application/json"}
+    resp = await stack.client.post(path, data=body, headers=headers)
+    assert resp.status == 415, await resp.text()
+    assert len(stack.received()) == before
+
+
+async def test_identity_content_encoding_is_accepted(stack: Stack) -> None:
+    headers = {**stack.bearer(), "Content-Encoding": "identity", "Content-Type": "application/json"}
+    resp = await stack.client.post("/espo-key/api/v1/Lead", data=b'{"name": "x"}', headers=headers)
+    assert resp.status < 400, await resp.text()
