@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -98,6 +99,20 @@ def _listen(s: Section) -> ListenConfig:
     )
 
 
+def tls_or_loopback(url: str) -> bool:
+    """An https URL, or one that never leaves the machine (a sidecar, tests)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _auth(s: Section, refs: SecretResolver) -> AuthSettings:
     issuers_raw = s.get("issuers", list)
     if not issuers_raw:
@@ -123,15 +138,20 @@ def _auth(s: Section, refs: SecretResolver) -> AuthSettings:
             refs.secret(v, key=f"{iss.key}.hs256_secrets[{n}]", line=iss.line_of("hs256_secrets"))
             for n, v in enumerate(iss.get("hs256_secrets", list, []))
         )
-        jwks_url = iss.get("jwks_url", str, None)
+        jwks_raw = iss.get("jwks_url", str, None)
+        jwks_url = (
+            refs.text(jwks_raw, key=f"{iss.key}.jwks_url", line=iss.line_of("jwks_url")) if jwks_raw else None
+        )
+        if jwks_url and not tls_or_loopback(jwks_url):
+            refs.warnings.append(
+                f"{iss.file}:{iss.line_of('jwks_url')}: {iss.key}.jwks_url: fetched without TLS; use https://"
+            )
         issuers.append(
             IssuerSettings(
                 issuer=iss.get("issuer", str),
                 audiences=tuple(iss.str_list("audiences")),
                 algorithms=tuple(iss.str_list("algorithms", ["RS256", "ES256"])),
-                jwks_url=refs.text(jwks_url, key=f"{iss.key}.jwks_url", line=iss.line_of("jwks_url"))
-                if jwks_url
-                else None,
+                jwks_url=jwks_url,
                 jwks_ttl_seconds=iss.get("jwks_ttl_seconds", float, 300.0),
                 jwks_refetch_cooldown_seconds=iss.get("jwks_refetch_cooldown_seconds", float, 30.0),
                 jwks_timeout_seconds=iss.get("jwks_timeout_seconds", float, 5.0),
