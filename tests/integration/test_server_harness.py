@@ -57,6 +57,10 @@ class GatewaySite:
     espo_url: str
     key: SigningKey
     extra: str = ""
+    listen: str = ""
+    """More ``listen`` keys, as ``key: value, ...``."""
+    upstream: str = ""
+    """More keys of the espo upstream, one YAML line each at four spaces."""
 
     @property
     def config(self) -> Path:
@@ -71,8 +75,19 @@ class GatewaySite:
         return self.root / "espo.key"
 
     @classmethod
-    def write(cls, root: Path, espo_url: str, *, policy: str = ALLOW_LEADS, extra: str = "") -> GatewaySite:
-        site = cls(root=root, espo_url=espo_url, key=make_key("ES256"), extra=extra)
+    def write(
+        cls,
+        root: Path,
+        espo_url: str,
+        *,
+        policy: str = ALLOW_LEADS,
+        extra: str = "",
+        listen: str = "",
+        upstream: str = "",
+    ) -> GatewaySite:
+        site = cls(
+            root=root, espo_url=espo_url, key=make_key("ES256"), extra=extra, listen=listen, upstream=upstream
+        )
         site.policy.parent.mkdir(parents=True, exist_ok=True)
         site.policy.write_text(policy)
         site.espo_key_file.write_text(ESPO_API_KEY + "\n")
@@ -83,7 +98,7 @@ class GatewaySite:
         """``espo_url`` is line 12 of the file (tests break it there)."""
         return "\n".join(
             [
-                "listen: {host: 127.0.0.1, port: 0}",
+                f"listen: {{host: 127.0.0.1, port: 0{', ' + self.listen if self.listen else ''}}}",
                 "identity:",
                 "  issuers:",
                 f"    - issuer: {ISSUER}",
@@ -96,6 +111,7 @@ class GatewaySite:
                 "    match: {path_prefix: /espo}",
                 f"    url: {espo_url or self.espo_url}",
                 "    auth: {scheme: espo-apikey}",
+                *([self.upstream] if self.upstream else []),
                 "identities:",
                 "  - match: {sub: svc-test}",
                 "    espo: {api_key: '${file:espo.key}'}",
@@ -114,7 +130,10 @@ class GatewayProcess:
     proc: asyncio.subprocess.Process
     port: int = 0
     lines: list[str] = field(default_factory=list)
+    access: list[str] = field(default_factory=list)
+    """stdout: the access log lines."""
     _reader: asyncio.Task[None] | None = None
+    _out_reader: asyncio.Task[None] | None = None
     _new_line: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
@@ -134,12 +153,13 @@ class GatewayProcess:
             cwd=ROOT,
             env=environ,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group: teardown can kill the workers too
         )
         gw = cls(proc)
         gw._reader = asyncio.get_running_loop().create_task(gw._read_stderr())
+        gw._out_reader = asyncio.get_running_loop().create_task(gw._read_stdout())
         if ready:
             try:
                 match = await gw.wait_for_log(_LISTENING, timeout=20)
@@ -155,6 +175,14 @@ class GatewayProcess:
         async for raw in self.proc.stderr:
             self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
             self._new_line.set()
+
+    async def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.access.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def access_records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.access if line.startswith("{")]
 
     def json_logs(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines if line.startswith("{")]
@@ -244,8 +272,9 @@ class GatewayProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         await asyncio.wait_for(self.proc.wait(), 10)
-        if self._reader is not None:
-            self._reader.cancel()
+        for reader in (self._reader, self._out_reader):
+            if reader is not None:
+                reader.cancel()
 
 
 @contextlib.asynccontextmanager
