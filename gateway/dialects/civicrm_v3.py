@@ -16,6 +16,15 @@ from typing import Any
 from gateway.dialects.base import Operation, RequestView
 from gateway.dialects.civicrm_fk import Schema, v3_key
 from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
+from gateway.dialects.civicrm_v3_inputs import (
+    NOT_FIELDS,
+    check_action,
+    names_in,
+    refuse_credentials_in,
+    refuse_routing_in,
+    sort_fields,
+    valued_fields,
+)
 from gateway.errors import BadRequest, Forbidden
 
 MAX_DEPTH = 16
@@ -100,6 +109,8 @@ def build_params(request: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
         params = dict(base)
     elif kind is Kind.WP_REST and isinstance(base, str) and not _PHP_NUMERIC.match(base):
         raise BadRequest("Parameter 'json' must be a JSON object or a number", reason="invalid-json")
+    refuse_routing_in(params)
+    refuse_credentials_in(params, "'json' parameter")
     for name, value in request.items():
         if name not in _SKIP_TOP:
             params[name] = value
@@ -110,43 +121,33 @@ def build_params(request: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     return params
 
 
-def _names_in(value: Any) -> set[str]:
-    if isinstance(value, str):
-        return {part.strip() for part in value.split(",") if part.strip()}
-    if isinstance(value, dict):
-        return {v if k.isdigit() else k for k, v in value.items() if isinstance(v, str) or not k.isdigit()}
-    if isinstance(value, list):
-        return {v for v in value if isinstance(v, str)}
-    return set()
-
-
-def _sort_fields(value: Any) -> set[str]:
-    return {name.split()[0] for name in _names_in(value) if name.split()}
-
-
 def is_chain(key: str, value: Any) -> bool:
     if not key.startswith(("api.", "api_")) or key in _NOT_CHAINS:
         return False
     return isinstance(value, dict | list) or value is True or value in (1, "1")
 
 
-def fields_of(params: Mapping[str, Any]) -> frozenset[str]:
-    """Every field name a v3 call reads or writes: filters and values, ``return``, sort keys."""
-    fields: set[str] = set()
+def fields_of(params: Mapping[str, Any], action: str = "get") -> frozenset[str]:
+    """Every field name a v3 call reads or writes: filters and values, ``return``, sort keys, and the
+    values of ``action``'s field-valued parameters (``getlist`` ``search_field``, ``getvalue`` ``return``)."""
+    fields: set[str] = valued_fields(action, params)
+    skip = NOT_FIELDS.get(action, frozenset())
     for key, value in params.items():
+        if key in skip:
+            continue
         if key == "api_key":
             fields.add(key)
         elif key == "return":
-            fields |= _names_in(value)
+            fields |= names_in(value, "return")
         elif key.startswith(("return.", "return_")):
             fields |= {key[7:], key} if key.startswith("return_") else {key[7:]}
         elif key == "options" and isinstance(value, dict):
-            fields |= _sort_fields(value.get("sort"))
+            fields |= sort_fields(value.get("sort"))
         elif key == "sort":
-            fields |= _sort_fields(value)
+            fields |= sort_fields(value)
         elif key.startswith(("option.", "option_", "options.", "options_")):
             if key.endswith("sort"):
-                fields |= _sort_fields(value)
+                fields |= sort_fields(value)
         elif key not in RESERVED and not is_chain(key, value):
             fields.add(key)
     return frozenset(fields)
@@ -184,7 +185,8 @@ class _Walker:
         _guard(params)
         entity = self.schema.v3_entity(entity_raw)
         action = _munged_action(action_raw)
-        fields = fields_of(params)
+        check_action(action)
+        fields = fields_of(params, action)
         own_id = f"{_SNAKE.sub('_', entity).lower()}_id"
         has_id = not php_empty(params.get("id")) or not php_empty(params.get(own_id))
         if action == "create" and has_id:
@@ -193,7 +195,19 @@ class _Walker:
             self.ops.append(Operation(entity, "create", via, fields))
             action = "update"
         self.ops.append(Operation(entity, action, via, fields))
+        if action == "getlist":
+            self._getlist(entity, params, via, depth)
         self._chains(entity, action_raw, params, via, depth)
+
+    def _getlist(self, entity: str, params: Mapping[str, Any], via: str, depth: int) -> None:
+        """``getlist`` runs a ``get`` on its nested ``params`` (chains included)."""
+        nested = params.get("params", {})
+        if isinstance(nested, str):
+            nested = decode_json(nested, "params") if nested.strip() else {}
+        if not isinstance(nested, dict | list):
+            raise BadRequest("APIv3 getlist 'params' must be an object", reason="invalid-json")
+        prefix = "" if via == "route" else f"{via}/"
+        self.call(entity, "get", _as_params(nested), f"{prefix}getlist:params", depth + 1)
 
     def top(self, entity_raw: str, action_raw: str, params: Mapping[str, Any], via: str) -> None:
         if self.read_only and action_raw.strip():
@@ -267,6 +281,7 @@ def _legacy_route(q: str) -> tuple[str, str] | Operation:
 
 def identify(view: RequestView, sources: Sources, route: Route, schema: Schema) -> list[Operation]:
     body = _wp_body(view) if route.kind is Kind.WP_REST else {}
+    refuse_credentials_in(body, "JSON body")
     _check_route_params(sources, body)
     request = {**sources.merged(), **body}
     _guard(request)

@@ -49,6 +49,7 @@ from gateway.sandbox.civicrm_store import (
     v3_error,
     v4_call,
 )
+from gateway.sandbox.civicrm_v4page import UnknownAction, params_from_request
 from gateway.sandbox.received import ActedCall, ReceivedRequest
 from gateway.signers.civicrm_crypto import parse_sign_keys
 
@@ -270,6 +271,10 @@ def _ajax_v4(store: CiviStore, req: PhpRequest, login: Login, rest: list[str]) -
         raise server_error() from None
     if not isinstance(params, dict):
         params = {}
+    try:
+        params = params_from_request(req.get, action, params)
+    except UnknownAction:
+        raise server_error() from None
     index = req.request.get("index")
     status, response = _execute(store, entity, action, params, index)
     return _json(response, status or 200)

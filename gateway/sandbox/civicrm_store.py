@@ -307,6 +307,12 @@ _V4_PARAMS: Mapping[str, frozenset[str]] = {
 _V4_TYPES = {"int": "Integer", "str": "String", "bool": "Boolean", "money": "Money"}
 
 
+def v4_accepts(action: str) -> frozenset[str] | None:
+    """The parameters ``getActions`` lists for the action of exactly that name, or None."""
+    params = _V4_PARAMS.get(action)
+    return None if params is None else _V4_COMMON | params
+
+
 def v4_call(store: CiviStore, entity: str, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``civicrm_api4(entity, action, params)`` as the AJAX page renders a success; raises ApiError."""
     name = V4_ACTIONS.get(action.lower())  # PHP method names are case-insensitive

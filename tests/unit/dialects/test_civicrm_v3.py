@@ -254,7 +254,6 @@ def test_api3_batch_list_form() -> None:
 @pytest.mark.parametrize(
     ("api_key_in", "params"),
     [
-        ("json", {"json": {"api_key": "x"}}),
         ("return string", {"return": "display_name,api_key"}),
         ("return list", {"json": {"return": ["api_key"]}}),
         ("return.field", {"return.api_key": 1}),
