@@ -29,6 +29,15 @@ entities:
             getfield: allow, getfields: allow, autocomplete: allow}
   Email: {get: allow}
 """
+DECIDED_READS = (
+    READS
+    + """fields:
+  Contact: {deny: [first_name]}
+  "*": {allow: [api_key]}
+"""
+)
+"""Decision mode cannot strip ``api_key`` from answers, so it refuses policies that rely on it: there the
+protected field is ``first_name``."""
 V4 = "/civi-jwt/civicrm/ajax/api4"
 AJAX = "/civi-jwt/civicrm/ajax/rest"
 WP_REST = "/civi-keys/wp-json/civicrm/v3/rest"
@@ -37,6 +46,7 @@ DENIED = {"status": 403, "reason": "policy-denied"}
 ON_CONTACT = ["e.contact_id", "=", "id"]
 OWN_EMAILS = ["contact_id", "=", "$id"]
 API_KEY = {"status": 403, "reason": "builtin:fields.api_key"}
+FIRST_NAME = {"status": 403, "reason": "contact-reads:fields.Contact.deny"}
 
 
 def q(value: Any) -> str:
@@ -60,141 +70,155 @@ def wp(body: dict[str, Any], **kw: Any) -> Probe:
     return Probe("POST", f"{WP_REST}?entity=Contact&action=get", json.dumps(body).encode(), JSON, **kw)
 
 
-REFUSED: dict[str, Probe] = {
-    # 1. APIv4 action parameters outside params
-    "v4-query-chain-to-Activity": get(f"{V4}/Contact/get?chain[x][]=Activity&chain[x][]=get", **DENIED),
-    "v4-query-chain-to-delete": get(
-        f"{V4}/Contact/get?chain[x][0]=Contact&chain[x][1]=delete&chain[x][2][where][0][]=id"
-        "&chain[x][2][where][0][]=%3D&chain[x][2][where][0][]=2",
-        **DENIED,
-    ),
-    "v4-query-nested-chain": get(
-        f"{V4}/Contact/get?chain[x][]=Email&chain[x][]=get&chain[x][2][chain][y][]=Note&chain[x][2][chain][y][]=get",
-        **DENIED,
-    ),
-    "v4-query-join": get(f"{V4}/Contact/get?join[0][]=Contribution%20AS%20c&join[0][]=LEFT", **DENIED),
-    "v4-query-select-api_key": get(f"{V4}/Contact/get?select[]=api_key", **API_KEY),
-    "v4-query-where-api_key": get(
-        f"{V4}/Contact/get?where[0][]=api_key&where[0][]=%3D&where[0][]=x", **API_KEY
-    ),
-    "v4-query-where-dotted-join": get(
-        f"{V4}/Contact/get?where[0][]=address_primary.city&where[0][]=IS%20NOT%20NULL", **DENIED
-    ),
-    "v4-query-orderBy-dotted-join": get(f"{V4}/Contact/get?orderBy[address_primary.city]=ASC", **DENIED),
-    "v4-query-having-in-OR": get(
-        f"{V4}/Contact/get?having[0][]=OR&having[0][1][0][]=address_primary.city&having[0][1][0][]=IS%20NULL",
-        **DENIED,
-    ),
-    "v4-query-groupBy-join": get(f"{V4}/Contact/get?groupBy[]=email_primary.contact_id.api_key", **API_KEY),
-    "v4-query-Chain-unknown-case": get(
-        f"{V4}/Contact/get?Chain[x][]=Activity&Chain[x][]=get", status=400, reason="unknown-parameter"
-    ),
-    "v4-query-values-on-get": get(
-        f"{V4}/Contact/get?values[api_key]=x", status=400, reason="unknown-parameter"
-    ),
-    "v4-query-unknown": get(f"{V4}/Contact/get?frobnicate=1", status=400, reason="unknown-parameter"),
-    "v4-query-and-params-both-select": get(
-        f"{V4}/Contact/get?select[]=api_key&params={q({'select': ['id']})}",
-        status=400,
-        reason="ambiguous-parameter",
-    ),
-    "v4-body-unknown-field": post(
-        f"{V4}/Contact/get", {"params": {}, "select": "x"}, status=400, reason="unknown-parameter"
-    ),
-    "v4-params-unknown-key": post(
-        f"{V4}/Contact/get", {"params": {"bogus": ["api_key"]}}, status=400, reason="unknown-parameter"
-    ),
-    "v4-unknown-action": post(
-        f"{V4}/Contact/frobnicate", {"params": {}}, status=400, reason="unknown-action"
-    ),
-    "v4-batch-query-select": post(
-        f"{V4}?select[]=api_key",
-        {"calls": {"a": ["Contact", "get", {}]}},
-        status=400,
-        reason="unknown-parameter",
-    ),
-    "v4-select-backtick": post(
-        f"{V4}/Contact/get", {"params": {"select": ["`api_key`"]}}, status=400, reason="bad-field"
-    ),
-    # 2. APIv4 index
-    "v4-index-api_key": get(f"{V4}/Contact/get?index=api_key", **API_KEY),
-    "v4-index-dotted": get(f"{V4}/Email/get?index=contact_id.api_key", **API_KEY),
-    "v4-index-dotted-to-denied-entity": get(f"{V4}/Contact/get?index=address_primary.city", **DENIED),
-    "v4-index-in-body": post(f"{V4}/Contact/get", {"params": {}, "index": "api_key"}, **API_KEY),
-    "v4-index-chain-4th": post(
-        f"{V4}/Email/get", {"params": {"chain": {"c": ["Contact", "get", {}, "api_key"]}}}, **API_KEY
-    ),
-    "v4-index-batch-4th": post(V4, {"calls": {"a": ["Contact", "get", {}, "api_key"]}}, **API_KEY),
-    "v4-index-batch-key-value": post(V4, {"calls": [["Contact", "get", {}, {"id": "api_key"}]]}, **API_KEY),
-    "v4-index-array": get(f"{V4}/Contact/get?index[api_key]=id", status=400, reason="ambiguous-parameter"),
-    "v4-index-expression": get(f"{V4}/Contact/get?index=%60api_key%60", status=400, reason="bad-field"),
-    # 3. APIv3 parameters holding field names or nested calls
-    "v3-getlist-search_field": get(
-        v3(entity="Contact", action="getlist", search_field="api_key", input="a"), **API_KEY
-    ),
-    "v3-getlist-label_field": get(v3(entity="Contact", action="getlist", label_field="api_key"), **API_KEY),
-    "v3-getlist-extra": get(v3(entity="Contact", action="getlist", json={"extra": ["api_key"]}), **API_KEY),
-    "v3-getlist-description_field": get(
-        v3(entity="Contact", action="getlist", json={"description_field": ["api_key"]}), **API_KEY
-    ),
-    "v3-getlist-id_field": get(v3(entity="Contact", action="getlist", id_field="api_key"), **API_KEY),
-    "v3-getlist-nested-chain": get(
-        v3(entity="Contact", action="getlist", json={"params": {"api.Activity.get": {}}}), **DENIED
-    ),
-    "v3-getlist-nested-php-chain": get(
-        f"{AJAX}?entity=Contact&action=getlist&json=1&params[api.Note.delete][id]=1", **DENIED
-    ),
-    "v3-getlist-nested-filter": get(
-        v3(entity="Contact", action="getlist", json={"params": {"api_key": "guess"}}), **API_KEY
-    ),
-    "v3-getvalue-return": get(
-        v3(entity="Contact", action="getvalue", id=2, **{"return": "api_key"}), **API_KEY
-    ),
-    "v3-getoptions-field": get(v3(entity="Contact", action="getoptions", field="api_key"), **API_KEY),
-    "v3-getfield-name": get(v3(entity="Contact", action="getfield", name="api_key"), **API_KEY),
-    "v3-unknown-action": get(
-        v3(entity="Contact", action="getfrobnicate"), status=400, reason="unknown-action"
-    ),
-    "v3-unknown-chained-action": get(
-        v3(entity="Contact", action="get", json={"api.Email.getfrob": {}}),
-        status=400,
-        reason="unknown-action",
-    ),
-    # 4. field names inside sort expressions
-    "v3-sort-field-function": get(
-        v3(entity="Contact", action="get", json={"options": {"sort": "field(api_key,1)"}}),
-        status=400,
-        reason="bad-sort",
-    ),
-    "v3-sort-backticks-table": get(
-        v3(entity="Contact", action="get", json={"options": {"sort": "`contact_a`.`api_key` DESC"}}),
-        status=400,
-        reason="bad-sort",
-    ),
-    "v3-options.sort-php-name": get(
-        f"{AJAX}?entity=Contact&action=get&json=1&options[sort]=field(api_key,1)",
-        status=400,
-        reason="bad-sort",
-    ),
-    "v3-return-expression": get(
-        v3(entity="Contact", action="get", json={"return": ["`api_key`"]}), status=400, reason="bad-field"
-    ),
-    # 5. credentials inside bodies
-    "wp-json-body-api_key": wp({"api_key": "admin-contact-key"}, status=400, reason="credential-in-body"),
-    "wp-json-body-key": wp({"key": "guess"}, status=400, reason="credential-in-body"),
-    "wp-json-body-_authx": wp({"_authx": "Bearer x"}, status=400, reason="credential-in-body"),
-    "wp-json-body-nested-json": wp({"json": {"api_key": "x"}}, status=400, reason="credential-in-body"),
-    "v3-json-api_key": get(
-        v3(entity="Contact", action="get", json={"api_key": "x"}), status=400, reason="credential-in-body"
-    ),
-    # 7. routing inside the payload
-    "v3-json-entity": get(
-        v3(entity="Contact", action="get", json={"entity": "Activity"}), status=400, reason="ambiguous-route"
-    ),
-    "v3-json-action": get(
-        v3(entity="Contact", action="get", json={"action": "delete"}), status=400, reason="ambiguous-route"
-    ),
-}
+def refused(field: str, protected: dict[str, Any]) -> dict[str, Probe]:
+    """Every probe, with ``field`` as the field the principal may not read."""
+    F = field
+    return {
+        # 1. APIv4 action parameters outside params
+        "v4-query-chain-to-Activity": get(f"{V4}/Contact/get?chain[x][]=Activity&chain[x][]=get", **DENIED),
+        "v4-query-chain-to-delete": get(
+            f"{V4}/Contact/get?chain[x][0]=Contact&chain[x][1]=delete&chain[x][2][where][0][]=id"
+            "&chain[x][2][where][0][]=%3D&chain[x][2][where][0][]=2",
+            **DENIED,
+        ),
+        "v4-query-nested-chain": get(
+            f"{V4}/Contact/get?chain[x][]=Email&chain[x][]=get&chain[x][2][chain][y][]=Note&chain[x][2][chain][y][]=get",
+            **DENIED,
+        ),
+        "v4-query-join": get(f"{V4}/Contact/get?join[0][]=Contribution%20AS%20c&join[0][]=LEFT", **DENIED),
+        f"v4-query-select-{F}": get(f"{V4}/Contact/get?select[]={F}", **protected),
+        f"v4-query-where-{F}": get(
+            f"{V4}/Contact/get?where[0][]={F}&where[0][]=%3D&where[0][]=x", **protected
+        ),
+        "v4-query-where-dotted-join": get(
+            f"{V4}/Contact/get?where[0][]=address_primary.city&where[0][]=IS%20NOT%20NULL", **DENIED
+        ),
+        "v4-query-orderBy-dotted-join": get(f"{V4}/Contact/get?orderBy[address_primary.city]=ASC", **DENIED),
+        "v4-query-having-in-OR": get(
+            f"{V4}/Contact/get?having[0][]=OR&having[0][1][0][]=address_primary.city&having[0][1][0][]=IS%20NULL",
+            **DENIED,
+        ),
+        "v4-query-groupBy-join": get(f"{V4}/Contact/get?groupBy[]=email_primary.contact_id.{F}", **protected),
+        "v4-query-Chain-unknown-case": get(
+            f"{V4}/Contact/get?Chain[x][]=Activity&Chain[x][]=get", status=400, reason="unknown-parameter"
+        ),
+        "v4-query-values-on-get": get(
+            f"{V4}/Contact/get?values[{F}]=x", status=400, reason="unknown-parameter"
+        ),
+        "v4-query-unknown": get(f"{V4}/Contact/get?frobnicate=1", status=400, reason="unknown-parameter"),
+        "v4-query-and-params-both-select": get(
+            f"{V4}/Contact/get?select[]={F}&params={q({'select': ['id']})}",
+            status=400,
+            reason="ambiguous-parameter",
+        ),
+        "v4-body-unknown-field": post(
+            f"{V4}/Contact/get", {"params": {}, "select": "x"}, status=400, reason="unknown-parameter"
+        ),
+        "v4-params-unknown-key": post(
+            f"{V4}/Contact/get", {"params": {"bogus": [f"{F}"]}}, status=400, reason="unknown-parameter"
+        ),
+        "v4-unknown-action": post(
+            f"{V4}/Contact/frobnicate", {"params": {}}, status=400, reason="unknown-action"
+        ),
+        "v4-batch-query-select": post(
+            f"{V4}?select[]={F}",
+            {"calls": {"a": ["Contact", "get", {}]}},
+            status=400,
+            reason="unknown-parameter",
+        ),
+        "v4-select-backtick": post(
+            f"{V4}/Contact/get", {"params": {"select": [f"`{F}`"]}}, status=400, reason="bad-field"
+        ),
+        # 2. APIv4 index
+        f"v4-index-{F}": get(f"{V4}/Contact/get?index={F}", **protected),
+        "v4-index-dotted": get(f"{V4}/Email/get?index=contact_id.{F}", **protected),
+        "v4-index-dotted-to-denied-entity": get(f"{V4}/Contact/get?index=address_primary.city", **DENIED),
+        "v4-index-in-body": post(f"{V4}/Contact/get", {"params": {}, "index": f"{F}"}, **protected),
+        "v4-index-chain-4th": post(
+            f"{V4}/Email/get", {"params": {"chain": {"c": ["Contact", "get", {}, f"{F}"]}}}, **protected
+        ),
+        "v4-index-batch-4th": post(V4, {"calls": {"a": ["Contact", "get", {}, f"{F}"]}}, **protected),
+        "v4-index-batch-key-value": post(
+            V4, {"calls": [["Contact", "get", {}, {"id": f"{F}"}]]}, **protected
+        ),
+        "v4-index-array": get(f"{V4}/Contact/get?index[{F}]=id", status=400, reason="ambiguous-parameter"),
+        "v4-index-expression": get(f"{V4}/Contact/get?index=%60{F}%60", status=400, reason="bad-field"),
+        # 3. APIv3 parameters holding field names or nested calls
+        "v3-getlist-search_field": get(
+            v3(entity="Contact", action="getlist", search_field=f"{F}", input="a"), **protected
+        ),
+        "v3-getlist-label_field": get(
+            v3(entity="Contact", action="getlist", label_field=f"{F}"), **protected
+        ),
+        "v3-getlist-extra": get(
+            v3(entity="Contact", action="getlist", json={"extra": [f"{F}"]}), **protected
+        ),
+        "v3-getlist-description_field": get(
+            v3(entity="Contact", action="getlist", json={"description_field": [f"{F}"]}), **protected
+        ),
+        "v3-getlist-id_field": get(v3(entity="Contact", action="getlist", id_field=f"{F}"), **protected),
+        "v3-getlist-nested-chain": get(
+            v3(entity="Contact", action="getlist", json={"params": {"api.Activity.get": {}}}), **DENIED
+        ),
+        "v3-getlist-nested-php-chain": get(
+            f"{AJAX}?entity=Contact&action=getlist&json=1&params[api.Note.delete][id]=1", **DENIED
+        ),
+        "v3-getlist-nested-filter": get(
+            v3(entity="Contact", action="getlist", json={"params": {f"{F}": "guess"}}), **protected
+        ),
+        "v3-getvalue-return": get(
+            v3(entity="Contact", action="getvalue", id=2, **{"return": f"{F}"}), **protected
+        ),
+        "v3-getoptions-field": get(v3(entity="Contact", action="getoptions", field=f"{F}"), **protected),
+        "v3-getfield-name": get(v3(entity="Contact", action="getfield", name=f"{F}"), **protected),
+        "v3-unknown-action": get(
+            v3(entity="Contact", action="getfrobnicate"), status=400, reason="unknown-action"
+        ),
+        "v3-unknown-chained-action": get(
+            v3(entity="Contact", action="get", json={"api.Email.getfrob": {}}),
+            status=400,
+            reason="unknown-action",
+        ),
+        # 4. field names inside sort expressions
+        "v3-sort-field-function": get(
+            v3(entity="Contact", action="get", json={"options": {"sort": f"field({F},1)"}}),
+            status=400,
+            reason="bad-sort",
+        ),
+        "v3-sort-backticks-table": get(
+            v3(entity="Contact", action="get", json={"options": {"sort": f"`contact_a`.`{F}` DESC"}}),
+            status=400,
+            reason="bad-sort",
+        ),
+        "v3-options.sort-php-name": get(
+            f"{AJAX}?entity=Contact&action=get&json=1&options[sort]=field({F},1)",
+            status=400,
+            reason="bad-sort",
+        ),
+        "v3-return-expression": get(
+            v3(entity="Contact", action="get", json={"return": [f"`{F}`"]}), status=400, reason="bad-field"
+        ),
+        # 5. credentials inside bodies
+        "wp-json-body-api_key": wp({"api_key": "admin-contact-key"}, status=400, reason="credential-in-body"),
+        "wp-json-body-key": wp({"key": "guess"}, status=400, reason="credential-in-body"),
+        "wp-json-body-_authx": wp({"_authx": "Bearer x"}, status=400, reason="credential-in-body"),
+        "wp-json-body-nested-json": wp({"json": {"api_key": "x"}}, status=400, reason="credential-in-body"),
+        "v3-json-api_key": get(
+            v3(entity="Contact", action="get", json={"api_key": "x"}), status=400, reason="credential-in-body"
+        ),
+        # 7. routing inside the payload
+        "v3-json-entity": get(
+            v3(entity="Contact", action="get", json={"entity": "Activity"}),
+            status=400,
+            reason="ambiguous-route",
+        ),
+        "v3-json-action": get(
+            v3(entity="Contact", action="get", json={"action": "delete"}),
+            status=400,
+            reason="ambiguous-route",
+        ),
+    }
+
 
 ALLOWED: dict[str, Probe] = {
     "v4-query-select-where-limit": get(
@@ -219,15 +243,29 @@ ALLOWED: dict[str, Probe] = {
 }
 
 
+REFUSED = refused("api_key", API_KEY)
+DECIDED = {
+    name: probe
+    for name, probe in refused("first_name", FIRST_NAME).items()
+    if probe.method == "GET" and probe.target.startswith("/civi-jwt")
+}
+
+
 @pytest.fixture
 async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Stack:
+    return await start_stack(aiohttp_server, aiohttp_client, tmp_path, policies={"contact-reads": READS})
+
+
+@pytest.fixture
+async def decided(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Stack:
     return await start_stack(
-        aiohttp_server, aiohttp_client, tmp_path, policies={"contact-reads": READS}, extra=DECISION
+        aiohttp_server, aiohttp_client, tmp_path, policies={"contact-reads": DECIDED_READS}, extra=DECISION
     )
 
 
 def test_every_class_is_covered() -> None:
     assert len(REFUSED) >= 50
+    assert len(DECIDED) >= 35
     prefixes = {"v4-query", "v4-index", "v3-getlist", "v3-get", "v3-sort", "wp-json-body", "v3-json-entity"}
     assert all(any(name.startswith(p) for name in REFUSED) for p in prefixes)
 
@@ -241,26 +279,22 @@ async def test_refused_in_proxy_mode_and_nothing_reaches_civicrm(stack: Stack, p
     assert stack.received() == []
 
 
-@pytest.mark.parametrize(
-    "probe",
-    [
-        pytest.param(p, id=name)
-        for name, p in REFUSED.items()
-        if p.method == "GET" and p.target.startswith("/civi-jwt")
-    ],
-)
-async def test_refused_by_the_decision_endpoint(stack: Stack, probe: Probe) -> None:
-    status, reason = refusal(await ask(stack, "GET", probe.target))
+@pytest.mark.parametrize("probe", [pytest.param(p, id=name) for name, p in DECIDED.items()])
+async def test_refused_by_the_decision_endpoint_as_in_proxy_mode(decided: Stack, probe: Probe) -> None:
+    status, reason = refusal(await ask(decided, "GET", probe.target))
     assert status == probe.status
     assert reason == ("policy-denied" if probe.status == 403 else probe.reason)
-    assert stack.received() == []
+    resp = await send(decided, probe)
+    body = await resp.text()
+    assert (resp.status, probe.reason in body) == (probe.status, True), body
+    assert decided.received() == []
 
 
 @pytest.mark.parametrize("probe", [pytest.param(p, id=name) for name, p in ALLOWED.items()])
-async def test_legitimate_shapes_still_pass(stack: Stack, probe: Probe) -> None:
-    resp = await send(stack, probe)
+async def test_legitimate_shapes_still_pass(decided: Stack, probe: Probe) -> None:
+    resp = await send(decided, probe)
     body = await resp.text()
     assert resp.status == 200, body
-    assert len(stack.received()) == 1
-    answer = await ask(stack, "GET", probe.target)
+    assert len(decided.received()) == 1
+    answer = await ask(decided, "GET", probe.target)
     assert answer.status == 200, answer.body
