@@ -33,7 +33,6 @@ from gateway.signers import registry as signers
 
 T = TypeVar("T")
 
-SECRET_AUTH_KEYS = frozenset({"site_key", "sign_keys", "password", "secret_key", "api_key", "token"})
 DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key")
 
 
@@ -74,6 +73,21 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
         decision=decision,
         lookups=lookups,
     )
+
+
+def _from_dialect(
+    auth: Section, settings: Mapping[str, Any], accepted: frozenset[str], options: dict[str, Any]
+) -> None:
+    """Settings the signer shares with the dialect (EspoCRM's api_path) are configured once, in the
+    upstream's ``options``; the same key under ``auth`` is accepted only when it says the same."""
+    for key, value in settings.items():
+        if key not in accepted:
+            continue
+        if key in options and options[key] != value:
+            raise auth.error(
+                key, f"differs from the upstream's options.{key} ({value!r}); set it once, in options"
+            )
+        options[key] = value
 
 
 def _listen(s: Section) -> ListenConfig:
@@ -224,16 +238,18 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     if dialect_name not in spec.dialects:
         raise auth.error("scheme", f"scheme {scheme} does not speak the {dialect_name} dialect")
     auth_options: dict[str, Any] = {}
+    credential_names = signers.credential_names()
     for key, value in auth.items():
         if key == "scheme":
             continue
         line = auth.line_of(key)
-        if key in SECRET_AUTH_KEYS:
+        if key in spec.secret_options or key in credential_names:
             auth_options[key] = refs.secret(value, key=f"{auth.key}.{key}", line=line)
         elif isinstance(value, str):
             auth_options[key] = refs.text(value, key=f"{auth.key}.{key}", line=line)
         else:
             auth_options[key] = value
+    _from_dialect(auth, dialect.signer_settings, spec.options, auth_options)
     signer = _located(auth, "scheme", lambda: spec.factory(auth_options, auth.key))
     t = u.section("timeouts", {})
     timeouts = Timeouts(

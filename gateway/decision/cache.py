@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config.model import GatewayConfig, UpstreamConfig
+from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError
-from gateway.signers.civicrm_authx import REUSE_MARGIN_SECONDS, AuthxJwtSigner
 
 MAX_SECONDS = 60
 """The longest TTL offered: a client token that expires, or a policy reload, waits at most this long."""
@@ -33,22 +32,12 @@ class DecisionCache:
     directory: str
 
 
-def _authx_jwt_limit(up: UpstreamConfig) -> int | None:
-    """The shortest life left in a gateway-minted AuthX JWT when a decision hands it out."""
-    signer = up.signer
-    if not isinstance(signer, AuthxJwtSigner):
-        return None
-    # exp = int(now) + ttl: a fresh token lives more than ttl - 1 s; a reused one more than the margin.
-    fresh = signer.ttl_seconds - 1
-    return min(fresh, REUSE_MARGIN_SECONDS) if signer.reuse else fresh
-
-
 def limit_for(config: GatewayConfig) -> tuple[int, str] | None:
     """(the exclusive bound on the TTL, the upstream that sets it), or None when only MAX_SECONDS binds."""
     bounds = [
         (limit, up.name)
         for up in config.upstreams
-        if config.decision.serves(up.name) and (limit := _authx_jwt_limit(up)) is not None
+        if config.decision.serves(up.name) and (limit := up.signer.credential_lifetime) is not None
     ]
     return min(bounds) if bounds else None
 
@@ -63,10 +52,11 @@ def checked_seconds(config: GatewayConfig, seconds: int) -> int:
     # nginx serves an entry until the end of the second it expires in: up to seconds + 1 after the answer.
     if seconds and bound is not None and seconds + 1 > bound[0]:
         limit, upstream = bound
+        scheme = config.upstream(upstream).scheme
         raise ConfigError(
-            f"--decision-cache-seconds {seconds} is too long for upstream {upstream}: its authx-jwt "
-            f"tokens minted by the gateway may have only {limit} s left when a decision hands them out "
-            f"(ttl_seconds, reuse margin {REUSE_MARGIN_SECONDS} s); use at most {max(0, limit - 1)}",
+            f"--decision-cache-seconds {seconds} is too long for upstream {upstream}: the credentials "
+            f"its scheme {scheme} mints may have only {limit} s left when a decision hands them out; "
+            f"use at most {max(0, limit - 1)}",
             file=config.file,
         )
     return seconds

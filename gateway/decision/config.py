@@ -23,8 +23,6 @@ from gateway.policy.engine import PolicySet
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 _PATH = re.compile(r"(/[A-Za-z0-9_.~-]+)+")
 _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-_KEYS_SCHEME = "civicrm-keys"
-_PARAM_FLOW = "param"
 
 
 def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet) -> DecisionConfig:
@@ -92,19 +90,7 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
     """Why a front proxy could not apply this upstream's credential from response headers, if it cannot."""
     if not _UPSTREAM_NAME.fullmatch(up.name):
         return "decision-mode upstream names are 1-63 characters of [A-Za-z0-9_.-] (front proxies map them)"
-    if up.scheme == _KEYS_SCHEME:
-        return (
-            "scheme civicrm-keys puts the CRM keys into the query string, which a front proxy cannot take "
-            "from the decision's response headers; use authx-apikey or authx-jwt (flow xheader or header), "
-            "or leave this upstream to proxy mode"
-        )
-    if getattr(up.signer, "flow", None) == _PARAM_FLOW:
-        return (
-            f"scheme {up.scheme} with flow param puts the credential into the query or form body, which a "
-            "front proxy cannot take from the decision's response headers; use flow xheader or header, "
-            "or leave this upstream to proxy mode"
-        )
-    return None
+    return up.signer.front_proxy_refusal
 
 
 def answer_filter_reason(up: UpstreamConfig, policies: PolicySet) -> str | None:

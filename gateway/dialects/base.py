@@ -95,6 +95,13 @@ class Dialect(Protocol):
     vocabulary: ClassVar[DialectRules]
     """Entity and action names, groups, sensitive fields: what policies, lint and metric labels know."""
     answer_filter: ClassVar[AnswerFilter | None]
+
+    @property
+    def signer_settings(self) -> Mapping[str, Any]:
+        """Settings the upstream's signer takes from the dialect, by ``auth`` option name (EspoCRM's
+        ``api_path``): configured once, in the dialect's options."""
+        ...
+
     credential_params: ClassVar[frozenset[str]]
     """Query/form parameter names that carry a client credential; stripped before forwarding."""
 

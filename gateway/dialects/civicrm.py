@@ -159,6 +159,10 @@ class CiviCrmDialect:
     def render_error(self, error: GatewayError, view: RequestView | None) -> ErrorRendering:
         return render(error, self.error_style(view))
 
+    @property
+    def signer_settings(self) -> Mapping[str, Any]:
+        return {}
+
     def scope_records(self, view: RequestView, touched: list[Operation], clauses: ScopeClauses) -> None:
         scope_api4(self.route(view), view, touched, clauses)
 

@@ -136,6 +136,10 @@ class EspoDialect:
         body = json.dumps({"message": error.message, "reason": error.reason}).encode()
         return ErrorRendering(error.status, headers, body, "application/json")
 
+    @property
+    def signer_settings(self) -> Mapping[str, Any]:
+        return {"api_path": self.api_path}
+
     def scope_records(self, view: RequestView, touched: list[Operation], clauses: ScopeClauses) -> None:
         raise scope_refusal(touched[0].entity, "only CiviCRM APIv4 calls can be scoped")
 

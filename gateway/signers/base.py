@@ -36,6 +36,17 @@ class Signer(Protocol):
     identity_fields: ClassVar[frozenset[str]]
     """Identity keys this scheme requires; checked at config load."""
 
+    @property
+    def front_proxy_refusal(self) -> str | None:
+        """Why a front proxy cannot apply this signer's credential from the decision's response headers
+        (it travels in the query or the body), or None when it can."""
+        ...
+
+    @property
+    def credential_lifetime(self) -> int | None:
+        """The least number of seconds a credential signed now stays valid; None when it never expires."""
+        ...
+
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
         """Add the credential to ``request`` in place. Pure apart from an optional token cache."""
         ...
@@ -53,24 +64,18 @@ with a reason that never repeats the value."""
 
 @dataclass(frozen=True, slots=True)
 class SignerSpec:
+    """What a scheme declares about itself; the loader reads only this."""
+
+    scheme: str
     factory: SignerFactory
     identity_fields: frozenset[str]
+    """Identity keys this scheme requires; checked at config load."""
     dialects: frozenset[str]
+    """The dialects whose upstreams it can sign for."""
+    options: frozenset[str] = frozenset()
+    """The ``auth`` options it accepts (besides ``scheme``)."""
+    secret_options: frozenset[str] = frozenset()
+    """Options resolved as secrets: kept out of logs, errors and reprs."""
     person_fields: Mapping[str, PersonCheck] = field(default_factory=dict)
     """Identity fields that name the person (and may come from a claim or a look-up), with their check.
     A person field that is not in ``identity_fields`` is optional."""
-
-
-_REGISTRY: dict[str, SignerSpec] = {}
-
-
-def register(scheme: str, spec: SignerSpec) -> None:
-    _REGISTRY[scheme] = spec
-
-
-def spec_for(scheme: str) -> SignerSpec | None:
-    return _REGISTRY.get(scheme)
-
-
-def schemes() -> list[str]:
-    return sorted(_REGISTRY)

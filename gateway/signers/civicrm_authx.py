@@ -20,16 +20,10 @@ from typing import Any, ClassVar
 
 from gateway.errors import BadRequest, ConfigError, GatewayError
 from gateway.secrets import Secret
-from gateway.signers.base import Identity, OutboundRequest, SignerSpec, register
+from gateway.signers.base import Identity, OutboundRequest, SignerSpec
 from gateway.signers.civicrm_crypto import SignKey, SignKeyError, mint_jwt, signing_key_for_gateway
-from gateway.signers.civicrm_keys import (
-    CIVICRM_DIALECTS,
-    MISCONFIGURED,
-    drop_params,
-    identity_text,
-    reject_unknown,
-    secret_option,
-)
+from gateway.signers.civicrm_keys import CIVICRM_DIALECTS, drop_params
+from gateway.signers.options import MISCONFIGURED, identity_text, reject_unknown, secret_option
 
 FLOWS = ("xheader", "header", "param")
 CREDENTIAL_PARAMS = ("_authx", "_authxSiteKey", "key", "api_key")
@@ -59,6 +53,16 @@ def flow_option(options: Mapping[str, Any], where: str) -> str:
     if not isinstance(flow, str) or flow not in FLOWS:
         raise ConfigError(f"must be one of {', '.join(FLOWS)}", key=f"{where}.flow")
     return flow
+
+
+def flow_refusal(scheme: str, flow: str) -> str | None:
+    if flow != "param":
+        return None
+    return (
+        f"scheme {scheme} with flow param puts the credential into the query or form body, which a "
+        "front proxy cannot take from the decision's response headers; use flow xheader or header, "
+        "or leave this upstream to proxy mode"
+    )
 
 
 def place_credential(request: OutboundRequest, flow: str, credential: str, site_key: Secret | None) -> None:
@@ -110,6 +114,12 @@ class AuthxApiKeySigner:
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
         place_credential(request, self.flow, "Bearer " + identity_text(identity, "api_key"), self._site_key)
 
+    @property
+    def front_proxy_refusal(self) -> str | None:
+        return flow_refusal(self.scheme, self.flow)
+
+    credential_lifetime: ClassVar[int | None] = None
+
     def __repr__(self) -> str:
         return f"AuthxApiKeySigner(flow={self.flow!r}, site_key={self._site_key!r})"
 
@@ -134,6 +144,12 @@ class AuthxBasicSigner:
         password = identity_text(identity, "password")
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         place_credential(request, self.flow, "Basic " + token, self._site_key)
+
+    @property
+    def front_proxy_refusal(self) -> str | None:
+        return flow_refusal(self.scheme, self.flow)
+
+    credential_lifetime: ClassVar[int | None] = None
 
     def __repr__(self) -> str:
         return f"AuthxBasicSigner(flow={self.flow!r}, site_key={self._site_key!r})"
@@ -180,6 +196,16 @@ class AuthxJwtSigner:
         return cls(key, flow_option(options, where), ttl, reuse)
 
     @property
+    def front_proxy_refusal(self) -> str | None:
+        return flow_refusal(self.scheme, self.flow)
+
+    @property
+    def credential_lifetime(self) -> int | None:
+        # exp = int(now) + ttl: a fresh token lives more than ttl - 1 s; a reused one more than the margin.
+        fresh = self.ttl_seconds - 1
+        return min(fresh, REUSE_MARGIN_SECONDS) if self.reuse else fresh
+
+    @property
     def kid(self) -> str:
         return self._key.kid
 
@@ -206,20 +232,28 @@ class AuthxJwtSigner:
         return f"AuthxJwtSigner(kid={self._key.kid!r}, flow={self.flow!r}, ttl={self.ttl_seconds})"
 
 
-register(
-    AuthxApiKeySigner.scheme,
-    SignerSpec(AuthxApiKeySigner.from_options, AuthxApiKeySigner.identity_fields, CIVICRM_DIALECTS),
+APIKEY = SignerSpec(
+    scheme=AuthxApiKeySigner.scheme,
+    factory=AuthxApiKeySigner.from_options,
+    identity_fields=AuthxApiKeySigner.identity_fields,
+    dialects=CIVICRM_DIALECTS,
+    options=frozenset({"site_key", "flow"}),
+    secret_options=frozenset({"site_key"}),
 )
-register(
-    AuthxBasicSigner.scheme,
-    SignerSpec(AuthxBasicSigner.from_options, AuthxBasicSigner.identity_fields, CIVICRM_DIALECTS),
+BASIC = SignerSpec(
+    scheme=AuthxBasicSigner.scheme,
+    factory=AuthxBasicSigner.from_options,
+    identity_fields=AuthxBasicSigner.identity_fields,
+    dialects=CIVICRM_DIALECTS,
+    options=frozenset({"site_key", "flow"}),
+    secret_options=frozenset({"site_key"}),
 )
-register(
-    AuthxJwtSigner.scheme,
-    SignerSpec(
-        AuthxJwtSigner.from_options,
-        AuthxJwtSigner.identity_fields,
-        CIVICRM_DIALECTS,
-        person_fields={"contact_id": contact_id_check},
-    ),
+JWT = SignerSpec(
+    scheme=AuthxJwtSigner.scheme,
+    factory=AuthxJwtSigner.from_options,
+    identity_fields=AuthxJwtSigner.identity_fields,
+    dialects=CIVICRM_DIALECTS,
+    options=frozenset({"sign_keys", "flow", "ttl_seconds", "reuse"}),
+    secret_options=frozenset({"sign_keys"}),
+    person_fields={"contact_id": contact_id_check},
 )

@@ -3,7 +3,7 @@
 Used by v3 ``extern/rest.php``, the WordPress REST route and AuthX's ``legacyrest`` flow. The query
 string carries both even on POST: every one of those endpoints reads ``$_REQUEST`` (GET and POST).
 
-Also home of the option and identity helpers the CiviCRM signers share.
+Also home of the site key option and the parameter dropping the CiviCRM signers share.
 """
 
 from __future__ import annotations
@@ -11,39 +11,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError
 from gateway.secrets import Secret
-from gateway.signers.base import Identity, OutboundRequest, SignerSpec, register
+from gateway.signers.base import Identity, OutboundRequest, SignerSpec
+from gateway.signers.options import identity_text, reject_unknown, secret_option
 
 CIVICRM_DIALECTS = frozenset({"civicrm"})
 MIN_SITE_KEY_LENGTH = 8
-MISCONFIGURED = "identity-misconfigured"
-_UNSAFE = frozenset("\r\n\0")
-
-
-def reject_unknown(options: Mapping[str, Any], where: str, known: Collection[str]) -> None:
-    for name in options:
-        if name not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"unknown option for this scheme (allowed: {allowed})", key=f"{where}.{name}")
-
-
-def secret_option(options: Mapping[str, Any], name: str, where: str, *, required: bool) -> Secret | None:
-    """A secret option: a Secret (as the loader gives it) or a plain string; never empty or multi-line."""
-    value = options.get(name)
-    key = f"{where}.{name}"
-    if value is None:
-        if required:
-            raise ConfigError("required option is missing", key=key)
-        return None
-    if isinstance(value, str):
-        value = Secret(value, "inline")
-    if not isinstance(value, Secret):
-        raise ConfigError("expected a secret string or a ${env:NAME} / ${file:/path} reference", key=key)
-    text = value.reveal()
-    if not text or not _UNSAFE.isdisjoint(text) or text != text.strip():
-        raise ConfigError("must be a non-empty single line without surrounding whitespace", key=key)
-    return value
 
 
 def site_key_option(options: Mapping[str, Any], where: str, *, required: bool) -> Secret | None:
@@ -57,17 +31,6 @@ def site_key_option(options: Mapping[str, Any], where: str, *, required: bool) -
     return secret
 
 
-def identity_text(identity: Identity, name: str) -> str:
-    """The revealed identity field ``name``: present, non-empty, one line. The message never shows it."""
-    secret = identity.get(name)
-    if not isinstance(secret, Secret):
-        raise GatewayError(f"CRM identity lacks {name}", reason=MISCONFIGURED, status=500)
-    value = secret.reveal()
-    if not value or not _UNSAFE.isdisjoint(value):
-        raise GatewayError(f"CRM identity {name} is empty or not one line", reason=MISCONFIGURED, status=500)
-    return value
-
-
 def drop_params(request: OutboundRequest, names: Collection[str]) -> None:
     """Defence in depth: no client copy of a credential parameter survives next to the injected one."""
     request.query[:] = [(k, v) for k, v in request.query if k not in names]
@@ -78,6 +41,12 @@ def drop_params(request: OutboundRequest, names: Collection[str]) -> None:
 class CiviKeysSigner:
     scheme: ClassVar[str] = "civicrm-keys"
     identity_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
+    front_proxy_refusal: ClassVar[str | None] = (
+        "scheme civicrm-keys puts the CRM keys into the query string, which a front proxy cannot take "
+        "from the decision's response headers; use authx-apikey or authx-jwt (flow xheader or header), "
+        "or leave this upstream to proxy mode"
+    )
+    credential_lifetime: ClassVar[int | None] = None
 
     def __init__(self, site_key: Secret) -> None:
         self._site_key = site_key
@@ -99,11 +68,11 @@ class CiviKeysSigner:
         return f"CiviKeysSigner(site_key={self._site_key!r})"
 
 
-register(
-    CiviKeysSigner.scheme,
-    SignerSpec(
-        factory=CiviKeysSigner.from_options,
-        identity_fields=CiviKeysSigner.identity_fields,
-        dialects=CIVICRM_DIALECTS,
-    ),
+SPEC = SignerSpec(
+    scheme=CiviKeysSigner.scheme,
+    factory=CiviKeysSigner.from_options,
+    identity_fields=CiviKeysSigner.identity_fields,
+    dialects=CIVICRM_DIALECTS,
+    options=frozenset({"site_key"}),
+    secret_options=frozenset({"site_key"}),
 )

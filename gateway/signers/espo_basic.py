@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from gateway.errors import GatewayError
-from gateway.signers.base import Identity, OutboundRequest, SignerSpec, register
-from gateway.signers.espo_apikey import ESPO_DIALECTS, identity_value, reject_unknown_options
+from gateway.signers.base import Identity, OutboundRequest, SignerSpec
+from gateway.signers.espo_apikey import ESPO_DIALECTS
+from gateway.signers.options import identity_text, reject_unknown
 
 AUTHORIZATION = "Espo-Authorization"
 BY_TOKEN = "Espo-Authorization-By-Token"
@@ -52,7 +53,7 @@ def act_as(request: OutboundRequest, identity: Identity) -> None:
 
 
 def _checked(identity: Identity, name: str) -> str:
-    value = identity_value(identity, name)
+    value = identity_text(identity, name)
     if value != value.strip(PHP_TRIMMED):
         raise GatewayError(f"identity {name} has blanks EspoCRM would trim", reason="identity-misconfigured")
     return value
@@ -68,10 +69,12 @@ def espo_authorization(username: str, secret: str) -> str:
 class EspoBasicSigner:
     scheme: ClassVar[str] = "espo-basic"
     identity_fields: ClassVar[frozenset[str]] = frozenset({"username", "password"})
+    front_proxy_refusal: ClassVar[str | None] = None
+    credential_lifetime: ClassVar[int | None] = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], where: str) -> EspoBasicSigner:
-        reject_unknown_options(options, where)
+        reject_unknown(options, where)
         return cls()
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
@@ -83,10 +86,12 @@ class EspoBasicSigner:
 class EspoTokenSigner:
     scheme: ClassVar[str] = "espo-token"
     identity_fields: ClassVar[frozenset[str]] = frozenset({"username", "token"})
+    front_proxy_refusal: ClassVar[str | None] = None
+    credential_lifetime: ClassVar[int | None] = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], where: str) -> EspoTokenSigner:
-        reject_unknown_options(options, where)
+        reject_unknown(options, where)
         return cls()
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
@@ -96,21 +101,17 @@ class EspoTokenSigner:
         act_as(request, identity)
 
 
-register(
-    EspoBasicSigner.scheme,
-    SignerSpec(
-        factory=EspoBasicSigner.from_options,
-        identity_fields=EspoBasicSigner.identity_fields,
-        dialects=ESPO_DIALECTS,
-        person_fields={"act_as": user_name_check},
-    ),
+BASIC = SignerSpec(
+    scheme=EspoBasicSigner.scheme,
+    factory=EspoBasicSigner.from_options,
+    identity_fields=EspoBasicSigner.identity_fields,
+    dialects=ESPO_DIALECTS,
+    person_fields={"act_as": user_name_check},
 )
-register(
-    EspoTokenSigner.scheme,
-    SignerSpec(
-        factory=EspoTokenSigner.from_options,
-        identity_fields=EspoTokenSigner.identity_fields,
-        dialects=ESPO_DIALECTS,
-        person_fields={"act_as": user_name_check},
-    ),
+TOKEN = SignerSpec(
+    scheme=EspoTokenSigner.scheme,
+    factory=EspoTokenSigner.from_options,
+    identity_fields=EspoTokenSigner.identity_fields,
+    dialects=ESPO_DIALECTS,
+    person_fields={"act_as": user_name_check},
 )

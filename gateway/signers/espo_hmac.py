@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from gateway.errors import ConfigError, Forbidden
-from gateway.signers.base import Identity, OutboundRequest, SignerSpec, register
-from gateway.signers.espo_apikey import ESPO_DIALECTS, identity_value, reject_unknown_options
+from gateway.signers.base import Identity, OutboundRequest, SignerSpec
+from gateway.signers.espo_apikey import ESPO_DIALECTS
 from gateway.signers.espo_path import filter_path
+from gateway.signers.options import identity_text, reject_unknown
 
 Digest = Literal["hex", "raw"]
 DEFAULT_API_PATH = "/api/v1"
@@ -63,6 +64,8 @@ def _api_path_option(options: Mapping[str, Any], where: str) -> str:
 class EspoHmacSigner:
     scheme: ClassVar[str] = "espo-hmac"
     identity_fields: ClassVar[frozenset[str]] = frozenset({"api_key", "secret_key"})
+    front_proxy_refusal: ClassVar[str | None] = None
+    credential_lifetime: ClassVar[int | None] = None
 
     def __init__(self, digest: Digest = "hex", api_path: str = DEFAULT_API_PATH) -> None:
         self.digest: Digest = digest
@@ -72,12 +75,12 @@ class EspoHmacSigner:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], where: str) -> EspoHmacSigner:
-        reject_unknown_options(options, where, known=("digest", "api_path"))
+        reject_unknown(options, where, known=("digest", "api_path"))
         return cls(digest=_digest_option(options, where), api_path=_api_path_option(options, where))
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
-        api_key = identity_value(identity, "api_key")
-        secret_key = identity_value(identity, "secret_key")
+        api_key = identity_text(identity, "api_key")
+        secret_key = identity_text(identity, "secret_key")
         signed = f"{request.method.upper()} {self.resource_path(request)}".encode()
         mac = self._credential(api_key, secret_key)
         digest = mac.mac.copy()
@@ -117,11 +120,10 @@ class EspoHmacSigner:
         return f"EspoHmacSigner(digest={self.digest!r}, api_path={self.api_path!r})"
 
 
-register(
-    EspoHmacSigner.scheme,
-    SignerSpec(
-        factory=EspoHmacSigner.from_options,
-        identity_fields=EspoHmacSigner.identity_fields,
-        dialects=ESPO_DIALECTS,
-    ),
+SPEC = SignerSpec(
+    scheme=EspoHmacSigner.scheme,
+    factory=EspoHmacSigner.from_options,
+    identity_fields=EspoHmacSigner.identity_fields,
+    dialects=ESPO_DIALECTS,
+    options=frozenset({"digest", "api_path"}),
 )

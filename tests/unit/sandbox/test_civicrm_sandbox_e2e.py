@@ -15,7 +15,8 @@ from multidict import CIMultiDict
 from gateway.sandbox.civicrm import CiviSandboxConfig, SandboxContact, build_civicrm_app
 from gateway.secrets import Secret
 from gateway.signers import civicrm_authx, civicrm_keys
-from gateway.signers.base import OutboundRequest, Signer, spec_for
+from gateway.signers.base import OutboundRequest, Signer
+from gateway.signers.registry import spec_for
 
 # importing the signer modules registers their schemes
 SCHEMES = (civicrm_keys.CiviKeysSigner.scheme, civicrm_authx.AuthxJwtSigner.scheme)

@@ -13,8 +13,9 @@ from multidict import CIMultiDict
 from gateway.errors import BadRequest, ConfigError, GatewayError
 from gateway.secrets import Secret
 from gateway.signers import civicrm_authx, civicrm_keys
-from gateway.signers.base import OutboundRequest, spec_for
+from gateway.signers.base import OutboundRequest
 from gateway.signers.civicrm_crypto import decode_jwt, parse_sign_keys
+from gateway.signers.registry import spec_for
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "vectors" / "civicrm-authx-jwt.json").read_text()

@@ -7,8 +7,9 @@ from multidict import CIMultiDict
 
 from gateway.errors import ConfigError, GatewayError
 from gateway.secrets import Secret
-from gateway.signers.base import OutboundRequest, spec_for
+from gateway.signers.base import OutboundRequest
 from gateway.signers.espo_basic import EspoBasicSigner, EspoTokenSigner
+from gateway.signers.registry import spec_for
 
 WHERE = "upstreams.espo.auth"
 

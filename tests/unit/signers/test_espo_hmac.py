@@ -12,8 +12,9 @@ from multidict import CIMultiDict
 
 from gateway.errors import ConfigError, Forbidden, GatewayError
 from gateway.secrets import Secret
-from gateway.signers.base import OutboundRequest, spec_for
+from gateway.signers.base import OutboundRequest
 from gateway.signers.espo_hmac import EspoHmacSigner
+from gateway.signers.registry import spec_for
 
 VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "espo-hmac.json").read_text())["vectors"]
 WHERE = "upstreams.espo.auth"
