@@ -41,7 +41,8 @@ def _route_path(cms: str, route: str) -> tuple[str, list[tuple[str, str]]]:
 class CiviCrmDirectory:
     ways: Mapping[str, frozenset[str]] = {"contact_id": frozenset(_QUERIES)}
 
-    def request(self, field: str, by: str, value: str, base_path: str, cms: str) -> OutboundRequest:
+    def request(self, field: str, by: str, value: str, base_path: str, dialect: object) -> OutboundRequest:
+        cms = str(getattr(dialect, "cms", "auto"))
         entity, compared, read, extra = _QUERIES[by]
         compared_value: Any = int(value) if by == "uf_id" and value.isdigit() else value
         params = {"select": [read], "where": [[compared, "=", compared_value], *extra], "limit": ROW_LIMIT}

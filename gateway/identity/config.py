@@ -168,8 +168,13 @@ def parse_lookups(
         if directory_for(upstreams[name].dialect) is None:
             raise s.error(name, f"the {upstreams[name].dialect} dialect has no identity look-ups")
         spec = parse_identity(up.section("identity"), refs, upstreams[name], frozenset())
-        if spec.per_person:
-            raise up.error("identity", "the service identity is fixed: no claims or look-ups in it")
+        signer = signers.spec_for(upstreams[name].scheme)
+        assert signer is not None
+        acting = sorted(spec.fixed.keys() - signer.identity_fields)
+        if spec.per_person or acting:
+            raise up.error(
+                "identity", "the service identity is fixed and acts as itself: no claims, look-ups or act_as"
+            )
         config = LookupConfig(
             upstream=name,
             identity=spec.fixed,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.dialects import civicrm_people
+from gateway.dialects import civicrm_people, espocrm_people
 from gateway.identity.directory import Directory, lookup_directory
 
-__all__ = ["civicrm_people", "directory_for"]
+__all__ = ["civicrm_people", "directory_for", "espocrm_people"]
 
 
 def directory_for(dialect: str) -> Directory | None:

@@ -16,8 +16,9 @@ class Directory(Protocol):
     ways: Mapping[str, frozenset[str]]
     """Person field -> the ``by`` values this CRM can look it up by."""
 
-    def request(self, field: str, by: str, value: str, base_path: str, cms: str) -> OutboundRequest:
-        """The one fixed, read-only request that finds ``value`` (never shaped by the client)."""
+    def request(self, field: str, by: str, value: str, base_path: str, dialect: object) -> OutboundRequest:
+        """The one fixed, read-only request that finds ``value`` (never shaped by the client); ``dialect``
+        is the upstream's configured dialect (its options say where the API lives)."""
         ...
 
     def matches(self, field: str, status: int, body: bytes) -> list[str]:

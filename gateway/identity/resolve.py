@@ -78,8 +78,7 @@ async def _fetch(
 ) -> Matches:
     directory = directory_for(up.dialect_name)
     assert directory is not None  # checked at load time
-    cms = getattr(up.dialect, "cms", "auto")
-    out = directory.request(name, by, value, up.base_path, cms)
+    out = directory.request(name, by, value, up.base_path, up.dialect)
     up.signer.sign(out, config.identity, rt.clock())
     data: bytes | None = out.body
     if out.form is not None:

@@ -40,6 +40,18 @@ class EspoUser:
     token: str | None = None
     is_admin: bool = False
     is_portal: bool = False
+    email: str | None = None
+
+    @property
+    def type(self) -> str:
+        """``User.type``: admin, api, portal or regular."""
+        if self.is_admin:
+            return "admin"
+        return "api" if self.is_api else "portal" if self.is_portal else "regular"
+
+    def record(self) -> dict[str, object]:
+        """What ``GET /User`` lists (never a credential)."""
+        return {"id": self.id, "userName": self.user_name, "emailAddress": self.email, "type": self.type}
 
     @property
     def is_regular(self) -> bool:

@@ -134,6 +134,10 @@ class EspoStore:
     def list_records(self, entity: str, params: Mapping[str, str]) -> Record:
         return self._page(self._table(entity).values(), params)
 
+    def page(self, records: Iterable[Record], params: Mapping[str, str]) -> Record:
+        """List ``records`` (not held by the store, such as users) the way a list route does."""
+        return self._page(records, params)
+
     def read(self, entity: str, record_id: str) -> Record:
         return dict(self.get(entity, record_id))
 

@@ -16,11 +16,20 @@ from tests.support.people import ESPO_ADMIN, ESPO_ADMIN_PASSWORD, STAFF_POLICY, 
 from tests.support.stack import Stack, start_stack
 
 RULES = f"""
+  - match: {{roles: staff, via: email}}
+    espo-basic:
+      username: {ESPO_ADMIN}
+      password: '${{env:ESPO_ADMIN_PASSWORD}}'
+      act_as: {{lookup: {{by: email, claim: email}}}}
   - match: {{roles: staff}}
     espo-basic:
       username: {ESPO_ADMIN}
       password: '${{env:ESPO_ADMIN_PASSWORD}}'
       act_as: {{claim: preferred_username}}
+"""
+LOOKUPS = f"""
+lookups:
+  espo-basic: {{identity: {{username: {ESPO_ADMIN}, password: '${{env:ESPO_ADMIN_PASSWORD}}'}}}}
 """
 LEADS = "/api/v1/Lead?maxSize=5"
 
@@ -35,6 +44,7 @@ async def espo_stack(
         policies={"staff": STAFF_POLICY, "svc": SVC_POLICY},
         espo_config=people_espo_config(another_user_disabled=disabled),
         identities_extra=RULES,
+        extra=LOOKUPS,
         environ={"ESPO_ADMIN_PASSWORD": ESPO_ADMIN_PASSWORD},
     )
 
@@ -98,3 +108,33 @@ async def test_a_site_that_disables_acting_as_another_user_refuses_it(
     resp = await get(stack, "ada")
     assert resp.status == 401
     assert stack.espo.app[ESPO_CALLS] == []
+
+
+def lookups(stack: Stack) -> list[str]:
+    return [c.path for c in stack.espo.app[ESPO_CALLS] if c.path == "/User"]
+
+
+async def test_the_user_name_looked_up_by_email_once(stack: Stack) -> None:
+    auth = stack.bearer("staff-app", roles=["staff"], via="email", email="ada@example.org")
+    for _ in range(3):
+        assert (await stack.client.get(f"/espo-basic{LEADS}", headers=auth)).status == 200
+    calls = [(c.acted_as, c.path) for c in stack.espo.app[ESPO_CALLS]]
+    assert calls == [(ESPO_ADMIN, "/User"), ("ada", "/Lead"), ("ada", "/Lead"), ("ada", "/Lead")]
+    assert "X-Another-User" not in stack.espo_received[0].headers  # the look-up acts as itself
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ("nobody@example.org", "no one on the CRM matches"),
+        ("grace@example.org", "several records on the CRM match"),
+        ("boss@example.org", "no one on the CRM matches"),  # an admin is never a target
+    ],
+)
+async def test_zero_or_two_users_are_refused(stack: Stack, email: str, message: str) -> None:
+    auth = stack.bearer("staff-app", roles=["staff"], via="email", email=email)
+    resp = await stack.client.get(f"/espo-basic{LEADS}", headers=auth)
+    assert resp.status == 403
+    assert message in resp.headers["X-Status-Reason"]
+    assert lookups(stack) == ["/User"]
+    assert [c.path for c in stack.espo.app[ESPO_CALLS]] == ["/User"]

@@ -91,10 +91,34 @@ def people_espo_config(*, another_user_disabled: bool = False) -> EspoSandboxCon
                 password=ESPO_ADMIN_PASSWORD,
                 is_admin=True,
             ),
-            EspoUser(id="u-ada", user_name="ada", auth_method="Password", password="ada-pw-123"),
-            EspoUser(id="u-grace", user_name="grace", auth_method="Password", password="grace-pw-123"),
             EspoUser(
-                id="u-boss", user_name="boss", auth_method="Password", password="boss-pw-123", is_admin=True
+                id="u-ada",
+                user_name="ada",
+                auth_method="Password",
+                password="ada-pw-123",
+                email="ada@example.org",
+            ),
+            EspoUser(
+                id="u-grace",
+                user_name="grace",
+                auth_method="Password",
+                password="grace-pw-123",
+                email="grace@example.org",
+            ),
+            EspoUser(
+                id="u-grace2",
+                user_name="grace2",
+                auth_method="Password",
+                password="g2-pw-123",
+                email="grace@example.org",
+            ),
+            EspoUser(
+                id="u-boss",
+                user_name="boss",
+                auth_method="Password",
+                password="boss-pw-123",
+                is_admin=True,
+                email="boss@example.org",
             ),
             EspoUser(
                 id="u-portal",

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from gateway.dialects.civicrm import CiviCrmDialect
 from gateway.dialects.civicrm_people import ROW_LIMIT, CiviCrmDirectory
 from gateway.identity.directory import LookupUnreadable
 
@@ -38,7 +39,7 @@ DIRECTORY = CiviCrmDirectory()
 def test_one_fixed_read(
     by: str, value: str, cms: str, path: str, query: list[tuple[str, str]], where: list[object]
 ) -> None:
-    out = DIRECTORY.request("contact_id", by, value, "/base", cms)
+    out = DIRECTORY.request("contact_id", by, value, "/base", CiviCrmDialect(cms=cms))
     assert (out.method, out.path, out.query) == ("POST", path, query)
     assert out.headers["X-Requested-With"] == "XMLHttpRequest"
     assert out.form is not None and [name for name, _ in out.form] == ["params"]

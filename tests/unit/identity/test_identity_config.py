@@ -117,10 +117,10 @@ L = IDENTITIES_LINE
         ),
         pytest.param(
             "identities:\n  - match: {sub: a}\n"
-            "    espo: {username: u, password: p, act_as: {lookup: {by: email, claim: e}}}\n",
+            "    espo: {username: u, password: p, act_as: {lookup: {by: phone, claim: e}}}\n",
             L + 2,
             "identities[0].espo.act_as.lookup.by",
-            "espocrm cannot look up act_as",
+            "espocrm cannot look up act_as by 'phone'; known: email",
             id="espo-lookup",
         ),
         pytest.param(
@@ -143,6 +143,13 @@ L = IDENTITIES_LINE
             "lookups.civi.identity",
             "fixed",
             id="service-identity-from-claim",
+        ),
+        pytest.param(
+            "lookups:\n  espo: {identity: {username: u, password: p-123, act_as: jdoe}}\n",
+            L + 1,
+            "lookups.espo.identity",
+            "acts as itself",
+            id="service-identity-acting-as",
         ),
         pytest.param(
             "lookups:\n  civi:\n    identity: {contact_id: 5}\n    ttl_seconds: 0\n",
