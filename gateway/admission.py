@@ -105,8 +105,7 @@ def authorize(
         ex.decision = "shadow-deny"  # allowed; a shadow policy would have refused it
     if not decision.allowed:
         denied = decision.denied
-        if denied is not None:
-            rt.metrics.policy_denial(up.name, denied.entity, denied.action)
+        ex.denied = denied
         raise Forbidden(decision.message, reason="policy-denied")
 
 
@@ -136,8 +135,7 @@ async def rate_limit(
     headers = CIMultiDict(ratelimit_headers(result))
     if not result.allowed:
         ex.decision = "ratelimited"
-        rule = result.limit.name if result.limit else "limit"
-        rt.metrics.rate_limited(up.name, rule)
+        ex.limited_by = result.limit.name if result.limit else "limit"
         headers.popall("Retry-After", None)
         raise RateLimited(
             "rate limit exceeded; retry later",

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from gateway.dialects.base import Operation
 from gateway.errors import AuthenticationError, GatewayError
@@ -37,7 +37,15 @@ class Exchange:
     limiter: LimitResult | None = None
     upstream_seconds: float | None = None
     bytes_out: int = 0
-    note: str = ""
+    body: StreamReader | None = None
+    """The client's request body stream: what it delivered is ``bytes_in``."""
+    auth_failure: str = ""
+    denied: Operation | None = None
+    """The operation a policy denied."""
+    limited_by: str = ""
+    """The rate limit that refused the request."""
+    rejected: str = ""
+    """Why the request was not forwarded: ``breaker_open`` or ``queue_full``."""
 
     def fail(self, error: GatewayError) -> None:
         self.reason = error.reason
@@ -45,6 +53,11 @@ class Exchange:
             self.decision = "error"
         if isinstance(error, AuthenticationError):
             self.decision = "deny"
+            self.auth_failure = error.reason
+
+    @property
+    def bytes_in(self) -> int:
+        return self.body.total_bytes if self.body is not None else 0
 
 
 def begin(request: web.Request, now: float) -> Exchange:
@@ -54,6 +67,7 @@ def begin(request: web.Request, now: float) -> Exchange:
         method=request.method,
         started=now,
         client_ip=request.remote or "",
+        body=request.content,
     )
 
 
@@ -66,6 +80,7 @@ def render_plain(error: GatewayError, ex: Exchange) -> web.Response:
 
 
 def finish(rt: Runtime, ex: Exchange, response: web.StreamResponse, now: float) -> web.StreamResponse:
+    """The one place a request's metrics and access line are emitted, from what its stages recorded."""
     duration = now - ex.started
     status = response.status
     if not ex.bytes_out:
@@ -79,8 +94,18 @@ def finish(rt: Runtime, ex: Exchange, response: web.StreamResponse, now: float) 
         status,
         duration,
         ex.principal,
+        bytes_in=ex.bytes_in,
         bytes_out=ex.bytes_out,
     )
+    if ex.auth_failure:
+        rt.metrics.auth_failure(ex.auth_failure)
+    upstream = ex.upstream or ""
+    if ex.denied is not None:
+        rt.metrics.policy_denial(upstream, ex.denied.entity, ex.denied.action)
+    if ex.limited_by:
+        rt.metrics.rate_limited(upstream, ex.limited_by)
+    if ex.rejected:
+        rt.metrics.upstream_rejection(upstream, ex.rejected)
     if rt.access_log.enabled:
         rt.access_log.log(access_record(ex, status, duration))
     return response
@@ -109,6 +134,7 @@ def access_record(ex: Exchange, status: int, duration: float) -> AccessRecord:
         rule=ex.rule or None,
         shadow=tuple(ex.shadow),
         upstream_ms=None if ex.upstream_seconds is None else ex.upstream_seconds * 1000.0,
+        bytes_in=ex.bytes_in,
         bytes_out=ex.bytes_out,
         limiter=None
         if limiter is None

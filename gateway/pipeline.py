@@ -10,7 +10,7 @@ from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
 from gateway.dialects.base import RequestView
-from gateway.errors import AuthenticationError, GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import client_gone, record_client_closed, unexpected
 from gateway.keys import STATE
@@ -57,8 +57,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raise
         error = exc if isinstance(exc, GatewayError) else unexpected(exc, ex)
         ex.fail(error)
-        if isinstance(error, AuthenticationError):
-            rt.metrics.auth_failure(error.reason)
         rendering = up.dialect.render_error(error, view)
         headers = CIMultiDict[str](rendering.headers)
         headers.extend(extra)
@@ -82,10 +80,10 @@ async def send(
     try:
         probe = upstream.breaker.check(key)
     except GatewayError:
-        rt.metrics.upstream_rejection(up.name, "breaker_open")
+        ex.rejected = "breaker_open"
         raise
     if probe:
-        _breaker_changed(rt, upstream, identity_index, "half-open", ex)
+        _breaker_changed(rt, upstream, identity_index, "half-open")
     loop = asyncio.get_running_loop()
     fwd: Forwarded | None = None
     try:
@@ -106,12 +104,12 @@ async def send(
                 raise
     except GatewayError as error:
         if error.reason in ("queue-full", "queue-timeout"):
-            rt.metrics.upstream_rejection(up.name, "queue_full")
+            ex.rejected = "queue_full"
         raise
     finally:  # also when the client goes away mid-request: a probe must not stay pending
         change = upstream.breaker.record(key, fwd.status if fwd else None, probe=probe)
         if change is not None:
-            _breaker_changed(rt, upstream, identity_index, change, ex)
+            _breaker_changed(rt, upstream, identity_index, change)
     ex.upstream_seconds = fwd.upstream_seconds
     ex.bytes_out = fwd.bytes_out
     rt.metrics.observe_upstream(up.name, fwd.status, fwd.upstream_seconds)
@@ -130,9 +128,6 @@ _BREAKER_STATES: dict[Transition, BreakerState] = {
 }
 
 
-def _breaker_changed(
-    rt: Runtime, upstream: UpstreamRuntime, identity_index: int, change: Transition, ex: Exchange
-) -> None:
+def _breaker_changed(rt: Runtime, upstream: UpstreamRuntime, identity_index: int, change: Transition) -> None:
     rt.metrics.breaker_transition(upstream.config.name, identity_index, _BREAKER_STATES[change])
     log_transition(upstream.breaker, str(identity_index), upstream.config.name, identity_index, change)
-    ex.note = f"breaker {change}"

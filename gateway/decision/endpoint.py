@@ -22,7 +22,7 @@ from gateway.decision.forwarded import (
 )
 from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import ErrorRendering, RequestView
-from gateway.errors import AuthenticationError, Forbidden, GatewayError, NotFound, ServiceUnavailable
+from gateway.errors import Forbidden, GatewayError, NotFound, ServiceUnavailable
 from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import record_client_closed, unexpected
 from gateway.keys import STATE
@@ -67,8 +67,6 @@ async def decide(request: web.Request) -> web.StreamResponse:
     except Exception as exc:
         failure = exc if isinstance(exc, GatewayError) else unexpected(exc, ex)
         ex.fail(failure)
-        if isinstance(failure, AuthenticationError):
-            rt.metrics.auth_failure(failure.reason)
         response = answer.refused(up.dialect.render_error(failure, view), extra)
     # recorded as the client will see it; then wrapped for nginx when it is a refusal
     return answer.for_front_proxy(finish(rt, ex, response, loop.time()), fwd.style)
@@ -90,7 +88,7 @@ async def _decide(
     refuse_reserved_headers(view.headers)
     origin = Origin(client_ip=fwd.client_ip, scheme=fwd.scheme, host=fwd.host, front_proxy=True)
     admitted = await admit(rt, up, view, ex, extra, origin, partial(_refuse_body, fwd))
-    _refuse_open_breaker(rt, rt.upstreams[up.name], admitted.identity_index)
+    _refuse_open_breaker(rt.upstreams[up.name], admitted.identity_index, ex)
     if admitted.credential_in_params:
         raise GatewayError(
             "this upstream's credential travels in the query or body; use proxy mode",
@@ -111,11 +109,11 @@ async def _refuse_body(fwd: ForwardedRequest, up: UpstreamConfig, view: RequestV
         )
 
 
-def _refuse_open_breaker(rt: Runtime, upstream: UpstreamRuntime, identity_index: int) -> None:
+def _refuse_open_breaker(upstream: UpstreamRuntime, identity_index: int, ex: Exchange) -> None:
     """Respect a breaker that proxy-mode traffic opened; never probe (the gateway sees no answer here)."""
     breaker = upstream.breaker
     if breaker.state(str(identity_index)) == OPEN:
-        rt.metrics.upstream_rejection(upstream.config.name, "breaker_open")
+        ex.rejected = "breaker_open"
         raise ServiceUnavailable(
             "the CRM keeps refusing the gateway's credential for this integration; requests are paused",
             reason="upstream-credential-rejected",
