@@ -150,8 +150,6 @@ def prepare(up: UpstreamConfig, view: RequestView, ex: Exchange, origin: Origin)
     out = build_outbound(
         up, view, request_id=ex.request_id, client_ip=origin.client_ip, scheme=origin.scheme, host=origin.host
     )
-    if up.dialect.answer_filter is not None and not origin.front_proxy:
-        out.headers.popall("Accept-Encoding", None)  # plain answers, so the answer filter can read them
     if origin.front_proxy:
         out.path = out.path.replace("$", "%24")  # front proxies may expand "$" (Caddy's path_regexp does)
     return out

@@ -9,6 +9,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
+from gateway.answers.plan import plan_answer
+from gateway.answers.relay import AnswerPlan
 from gateway.dialects.base import RequestView
 from gateway.errors import GatewayError, NotFound
 from gateway.exchange import Exchange, begin, finish, render_plain
@@ -43,11 +45,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         origin = Origin(client_ip=ex.client_ip, scheme=request.scheme, host=request.host)
         admitted = await admit(rt, up, view, ex, extra, origin, partial(read_body, request=request))
         upstream = rt.upstreams[up.name]
-        response = await send(rt, upstream, admitted.identity_index, admitted.out, request, extra, ex)
-        answer_filter = up.dialect.answer_filter
-        if answer_filter is not None:
-            policies, principal, probe = rt.config.policies, admitted.principal, [answer_filter.probe]
-            answer_filter.apply(response, lambda: policies.evaluate(principal, up.name, probe).allowed)
+        plan = plan_answer(rt.config.policies, up, admitted, request)
+        response = await send(rt, upstream, admitted.identity_index, admitted.out, request, extra, ex, plan)
     except asyncio.CancelledError:  # the client hung up (or the shutdown grace ran out)
         record_client_closed(rt, ex, loop.time())
         raise
@@ -74,6 +73,7 @@ async def send(
     request: web.Request,
     extra: CIMultiDict[str],
     ex: Exchange,
+    plan: AnswerPlan,
 ) -> web.StreamResponse:
     up = upstream.config
     key = str(identity_index)
@@ -98,6 +98,7 @@ async def send(
                     max_body=up.max_body_bytes,
                     extra_headers=extra,
                     loop_time=loop,
+                    plan=plan,
                 )
             except GatewayError:
                 rt.metrics.observe_upstream(up.name, None, loop.time() - started)

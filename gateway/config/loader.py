@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
 from gateway.config.model import (
+    DEFAULT_MAX_ANSWER_BYTES,
     GatewayConfig,
     ListenConfig,
     ObservabilityConfig,
@@ -272,6 +273,7 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
         dialect=dialect,
         timeouts=timeouts,
         max_body_bytes=u.get("max_body_bytes", int, 10 * 1024 * 1024),
+        max_answer_bytes=_max_answer_bytes(u),
         requested_with=requested_with,
         max_connections=lim.get("max_connections", int, 100),
         max_concurrency=lim.get("max_concurrency", int, None),
@@ -310,6 +312,13 @@ def _identities(
     lookups = parse_lookups(root.section("lookups", {}), refs, known)
     rules = parse_identities(root.get("identities", list, []), root.file, refs, known, frozenset(lookups))
     return rules, lookups
+
+
+def _max_answer_bytes(u: Section) -> int:
+    value: int = u.get("max_answer_bytes", int, DEFAULT_MAX_ANSWER_BYTES)
+    if value < 1024:
+        raise u.error("max_answer_bytes", "must be at least 1024 bytes")
+    return value
 
 
 def _policies(root: Section, file: str, upstream_dialects: Mapping[str, str]) -> PolicySet:

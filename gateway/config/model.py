@@ -14,6 +14,9 @@ from gateway.policy.model import LimitRule
 from gateway.secrets import Secret
 from gateway.signers.base import Signer
 
+DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""The largest answer the field filter buffers and inspects (docs/security.md#answers)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ListenConfig:
@@ -44,6 +47,7 @@ class UpstreamConfig:
     dialect: Dialect
     timeouts: Timeouts = Timeouts()
     max_body_bytes: int = 10 * 1024 * 1024
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     requested_with: bool = True
     max_connections: int = 100
     max_concurrency: int | None = None

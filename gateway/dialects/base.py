@@ -60,23 +60,15 @@ class ErrorRendering:
     content_type: str
 
 
-AnswerCheck = Callable[[Any, Callable[[], bool]], None]
-"""Filters a buffered answer (an aiohttp ``web.StreamResponse``) in place unless the callable says the
-principal may read what it removes."""
-
-
 @dataclass(frozen=True, slots=True)
 class AnswerFilter:
-    """Fields a dialect removes from the CRM's answers unless a policy allows reading them, and the
-    entities whose answers may carry them. Only proxy mode sees answers: an upstream whose policies rely
-    on the filter is refused in decision mode at config load. The filter reads plain answers: the
-    outbound request asks for no compression."""
+    """Fields a dialect removes from the CRM's answers unless a policy allows reading them (its
+    vocabulary's sensitive fields), and the entities whose answers may carry them. Only proxy mode sees
+    answers (gateway/answers/): an upstream whose policies rely on the filter is refused in decision mode
+    at config load."""
 
     fields: frozenset[str]
     entities: frozenset[str]
-    probe: Operation
-    """The read the policies must allow for an answer to pass unfiltered."""
-    apply: AnswerCheck
 
 
 ScopeClauses = Callable[[str], list[tuple[str, tuple[str | int, ...]]]]
@@ -133,6 +125,11 @@ class Dialect(Protocol):
     def scope_records(self, view: RequestView, touched: list[Operation], clauses: ScopeClauses) -> None:
         """Narrow the request to the records its scopes allow (``touched``: its operations on scoped
         entities, never empty), or raise Forbidden(scope-unsupported) when it cannot be narrowed."""
+        ...
+
+    def answer_fields(self, key: str) -> tuple[str, ...]:
+        """The field names (lower-case, as policies fold them) a key of this CRM's answer can carry,
+        for the answer filter; each is a substring of ``key.lower()``."""
         ...
 
 

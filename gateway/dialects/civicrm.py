@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from gateway.dialects import civicrm_v3, civicrm_v4, civicrm_vocab
+from gateway.dialects import civicrm_answers, civicrm_v3, civicrm_v4, civicrm_vocab
 from gateway.dialects.base import OPAQUE, AnswerFilter, ErrorRendering, Operation, RequestView, ScopeClauses
 from gateway.dialects.civicrm_fk import Schema
 from gateway.dialects.civicrm_inputs import CREDENTIAL_PARAMS, check_inputs
@@ -25,7 +25,6 @@ from gateway.dialects.civicrm_scope import scope_api4
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise, encode_path
 from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError
-from gateway.redaction import redact_response
 
 MAX_OPERATIONS = 500
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -55,8 +54,6 @@ class CiviCrmDialect:
     answer_filter: ClassVar[AnswerFilter | None] = AnswerFilter(
         fields=frozenset({"api_key"}),
         entities=frozenset({"Contact", "Individual", "Household", "Organization"}),
-        probe=Operation("Contact", "get", "response", frozenset({"api_key"})),
-        apply=redact_response,
     )
 
     def __init__(
@@ -155,6 +152,9 @@ class CiviCrmDialect:
         if route.kind in (Kind.WP_REST, Kind.API_JSON) or self.sources(view).present("json"):
             return Style.V3_JSON
         return Style.V3_XML
+
+    def answer_fields(self, key: str) -> tuple[str, ...]:
+        return civicrm_answers.answer_fields(key)
 
     def render_error(self, error: GatewayError, view: RequestView | None) -> ErrorRendering:
         return render(error, self.error_style(view))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gateway.dialects import espocrm_vocab
+from gateway.dialects import espocrm_answers, espocrm_vocab
 from gateway.dialects.base import (
     AnswerFilter,
     ErrorRendering,
@@ -129,6 +129,9 @@ class EspoDialect:
         return self._classifier.classify(match, view)
 
     # -- errors ----------------------------------------------------------------------------------
+
+    def answer_fields(self, key: str) -> tuple[str, ...]:
+        return espocrm_answers.answer_fields(key)
 
     def render_error(self, error: GatewayError, view: RequestView | None) -> ErrorRendering:
         headers = {k: v for k, v in error.headers.items() if k.lower() != STATUS_REASON.lower()}

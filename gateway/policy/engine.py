@@ -134,6 +134,29 @@ class PolicySet:
         message = "allowed" if allowed else _message(denied, rule)
         return Decision(allowed, rule, denied, message, shadow, matched)
 
+    def denied_fields(
+        self, principal: Principal, upstream: str, operations: Sequence[Operation]
+    ) -> frozenset[str]:
+        """Folded field names the answer must not carry: for every entity the request touches, the fields
+        an enforce policy denies and the dialect's sensitive fields no enforce policy allows. An opaque
+        operation counts as touching every entity the policies name."""
+        dialect = self._dialects.get(upstream, "")
+        rules = rules_for(dialect)
+        enforce = [p for p in self.applicable(principal, upstream) if p.mode == "enforce"]
+        entities = {rules.entity_key(op.entity) for op in operations if not op.opaque}
+        if any(op.opaque for op in operations):
+            entities |= {key for p in enforce for key in p.tables[dialect].fields} | {WILDCARD}
+        denied: set[str] = set()
+        for entity in entities:
+            lifted: frozenset[str] = frozenset().union(*(p.tables[dialect].lifted(entity) for p in enforce))
+            denied |= rules.sensitive_fields - lifted
+            for p in enforce:
+                for key in (entity, WILDCARD):
+                    field_rule = p.tables[dialect].fields.get(key)
+                    if field_rule is not None:
+                        denied |= field_rule.deny
+        return frozenset(denied)
+
     def scopes_for(self, principal: Principal, upstream: str) -> list[RecordScope]:
         """The record scopes of the enforce policies that apply to this principal and upstream."""
         return [sc for p in self.applicable(principal, upstream) if p.mode == "enforce" for sc in p.scopes]

@@ -13,11 +13,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gateway.answers.relay import AnswerPlan, relay
 from gateway.errors import BadGateway, GatewayTimeout, PayloadTooLarge
-from gateway.proxy.headers import inbound_headers
 from gateway.signers.base import OutboundRequest
 
-BUFFER_LIMIT = 256 * 1024
 CHUNK = 64 * 1024
 
 
@@ -83,7 +82,10 @@ async def forward(
     max_body: int,
     extra_headers: CIMultiDict[str],
     loop_time: asyncio.AbstractEventLoop,
+    plan: AnswerPlan,
 ) -> tuple[web.StreamResponse, Forwarded]:
+    """Never follows a redirect: the answer, redirects included, goes through ``plan`` to the client."""
+    out.headers["Accept-Encoding"] = "identity"  # the gateway must read what the CRM answers
     data = request_payload(out, request, max_body)
     started = loop_time.time()
     try:
@@ -102,32 +104,8 @@ async def forward(
     except (aiohttp.ClientError, OSError):
         raise BadGateway("the CRM could not be reached") from None
     try:
-        headers = inbound_headers(upstream.headers)
-        headers.extend(extra_headers)
-        length = upstream.content_length
-        if length is not None and length <= BUFFER_LIMIT:
-            body = await upstream.read()
-            elapsed = loop_time.time() - started
-            response = web.Response(
-                status=upstream.status, reason=upstream.reason, headers=headers, body=body
-            )
-            return response, Forwarded(upstream.status, elapsed, len(body))
-        stream = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
-        if length is not None:
-            stream.content_length = length
-        await stream.prepare(request)
-        sent = 0
-        try:
-            async for chunk in upstream.content.iter_chunked(CHUNK):
-                await stream.write(chunk)
-                sent += len(chunk)
-        except (TimeoutError, aiohttp.ClientError):
-            # The headers are sent: cut the connection so the client sees a broken body, never a short one.
-            if request.transport is not None:
-                request.transport.close()
-            return stream, Forwarded(502, loop_time.time() - started, sent)
-        await stream.write_eof()
-        return stream, Forwarded(upstream.status, loop_time.time() - started, sent)
+        relayed = await relay(upstream, request, plan, extra_headers)
+        return relayed.response, Forwarded(relayed.status, loop_time.time() - started, relayed.bytes_out)
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise GatewayTimeout("the CRM did not answer in time") from None
     except aiohttp.ClientError:

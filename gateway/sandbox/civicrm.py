@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from gateway.sandbox import answer_modes
 from gateway.sandbox.civicrm_auth import (
     WEB_SERVICE_FLOWS,
     Login,
@@ -88,6 +89,7 @@ def build_civicrm_app(config: CiviSandboxConfig) -> web.Application:
     app[CIVI_CALLS] = []
     app[CIVI_STORE] = CiviStore(config.contacts)
     app.router.add_route("*", "/{tail:.*}", _handle)
+    answer_modes.install(app)
     return app
 
 

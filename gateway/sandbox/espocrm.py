@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.sandbox import answer_modes
 from gateway.sandbox.espocrm_auth import AuthRequest, EspoAuthenticator, EspoUser, Refusal, Session
 from gateway.sandbox.espocrm_store import ENTITY_TYPES, EspoError, EspoStore
 from gateway.sandbox.received import ActedCall, ReceivedRequest
@@ -334,4 +335,5 @@ def build_espo_app(config: EspoSandboxConfig) -> web.Application:
         another_user_disabled=config.another_user_disabled,
     )
     app.router.add_route("*", "/{tail:.*}", _handle)
+    answer_modes.install(app, espo=True)
     return app

@@ -19,7 +19,9 @@ class OutboundRequest:
     """The request about to be sent upstream. ``path`` is the encoded path exactly as it will be
     sent (upstream base path included), ``query`` the encoded-on-send query pairs, ``form`` the
     urlencoded body fields when the body is a form the gateway re-encodes (``None`` otherwise).
-    ``base_path`` is the upstream URL's own path (``""`` for a root install)."""
+    ``base_path`` is the upstream URL's own path (``""`` for a root install). ``secrets`` lists every
+    credential value a signer put into the request (and its parts, such as the key inside a Basic token):
+    the answer guard removes them from whatever the CRM sends back."""
 
     method: str
     path: str
@@ -29,6 +31,7 @@ class OutboundRequest:
     form: list[tuple[str, str]] | None = None
     body: bytes | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
 
 
 class Signer(Protocol):
@@ -48,7 +51,8 @@ class Signer(Protocol):
         ...
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
-        """Add the credential to ``request`` in place. Pure apart from an optional token cache."""
+        """Add the credential to ``request`` in place, listing each value it injects in
+        ``request.secrets``. Pure apart from an optional token cache."""
         ...
 
 

@@ -72,6 +72,9 @@ def place_credential(request: OutboundRequest, flow: str, credential: str, site_
     second (legacyrest) login and the server answers "A mismatched session is already active".
     """
     drop_params(request, CREDENTIAL_PARAMS)
+    request.secrets.append(credential)
+    if site_key is not None:
+        request.secrets.append(site_key.reveal())
     if flow in ("xheader", "header"):
         request.headers["X-Civi-Auth" if flow == "xheader" else "Authorization"] = credential
         if site_key is not None:
@@ -112,7 +115,9 @@ class AuthxApiKeySigner:
         return cls(flow_option(options, where), secret_option(options, "site_key", where, required=False))
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
-        place_credential(request, self.flow, "Bearer " + identity_text(identity, "api_key"), self._site_key)
+        api_key = identity_text(identity, "api_key")
+        request.secrets.append(api_key)
+        place_credential(request, self.flow, "Bearer " + api_key, self._site_key)
 
     @property
     def front_proxy_refusal(self) -> str | None:
@@ -143,6 +148,7 @@ class AuthxBasicSigner:
             raise GatewayError("CRM identity username contains ':'", reason=MISCONFIGURED, status=500)
         password = identity_text(identity, "password")
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        request.secrets += (password, token)
         place_credential(request, self.flow, "Basic " + token, self._site_key)
 
     @property
@@ -226,7 +232,9 @@ class AuthxJwtSigner:
         contact_id = identity_text(identity, "contact_id")
         if not _CONTACT_ID.fullmatch(contact_id):
             raise GatewayError("CRM identity contact_id is not a positive integer", reason=MISCONFIGURED)
-        place_credential(request, self.flow, "Bearer " + self.token_for(contact_id, now), None)
+        token = self.token_for(contact_id, now)
+        request.secrets.append(token)
+        place_credential(request, self.flow, "Bearer " + token, None)
 
     def __repr__(self) -> str:
         return f"AuthxJwtSigner(kid={self._key.kid!r}, flow={self.flow!r}, ttl={self.ttl_seconds})"

@@ -61,8 +61,10 @@ class CiviKeysSigner:
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
         api_key = identity_text(identity, "api_key")
         drop_params(request, ("key", "api_key"))
-        request.query.append(("key", self._site_key.reveal()))
+        site_key = self._site_key.reveal()
+        request.query.append(("key", site_key))
         request.query.append(("api_key", api_key))
+        request.secrets += (site_key, api_key)
 
     def __repr__(self) -> str:
         return f"CiviKeysSigner(site_key={self._site_key!r})"

@@ -23,7 +23,9 @@ class EspoApiKeySigner:
         return cls()
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
-        request.headers["X-Api-Key"] = identity_text(identity, "api_key")
+        api_key = identity_text(identity, "api_key")
+        request.headers["X-Api-Key"] = api_key
+        request.secrets.append(api_key)
 
 
 SPEC = SignerSpec(

@@ -78,8 +78,10 @@ class EspoBasicSigner:
         return cls()
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
-        value = espo_authorization(_checked(identity, "username"), _checked(identity, "password"))
+        password = _checked(identity, "password")
+        value = espo_authorization(_checked(identity, "username"), password)
         request.headers[AUTHORIZATION] = value
+        request.secrets += (password, value)
         act_as(request, identity)
 
 
@@ -95,8 +97,10 @@ class EspoTokenSigner:
         return cls()
 
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
-        value = espo_authorization(_checked(identity, "username"), _checked(identity, "token"))
+        token = _checked(identity, "token")
+        value = espo_authorization(_checked(identity, "username"), token)
         request.headers[AUTHORIZATION] = value
+        request.secrets += (token, value)
         request.headers[BY_TOKEN] = "true"
         act_as(request, identity)
 

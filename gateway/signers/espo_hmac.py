@@ -86,7 +86,9 @@ class EspoHmacSigner:
         digest = mac.mac.copy()
         digest.update(signed)
         proof = digest.hexdigest().encode() if self.digest == "hex" else digest.digest()
-        request.headers["X-Hmac-Authorization"] = base64.b64encode(mac.key_prefix + proof).decode()
+        header = base64.b64encode(mac.key_prefix + proof).decode()
+        request.headers["X-Hmac-Authorization"] = header
+        request.secrets += (api_key, secret_key, header)
 
     def resource_path(self, request: OutboundRequest) -> str:
         """The path after ``<base_path><api_path>`` as the server computes it; Forbidden elsewhere."""

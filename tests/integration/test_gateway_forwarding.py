@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from gateway.keys import STATE
+from gateway.sandbox.answer_modes import configure
 from gateway.sandbox.espocrm import ESPO_CONFIG, attachment_content
-from tests.support.stack import SECRETS, Stack, start_stack
+from tests.support.stack import CIVI_SCHEMES, ESPO_SCHEMES, SECRETS, Stack, start_stack
 
 LEAD = "/espo-key/api/v1/Lead"
 
@@ -182,6 +183,43 @@ async def test_no_secret_or_token_in_logs_or_error_bodies(
         assert secret not in everything, everything[
             max(0, everything.find(secret) - 300) : everything.find(secret) + 100
         ]
+
+
+ANSWER_SHAPES: list[dict[str, object]] = [
+    {"redirect": True},
+    {"html_error": True, "chunked": True},
+    {"aliases": True, "chunked": True, "encoding": "gzip"},
+    {"pad_bytes": 300 * 1024, "chunked": True},
+]
+"""Sandbox answer modes (gateway/sandbox/answer_modes.py) that echo what the gateway sent."""
+
+
+def _path_for(upstream: str) -> str:
+    if upstream.startswith("espo"):
+        return f"/{upstream}/api/v1/Lead"
+    if upstream == "civi-keys":
+        return f"/{upstream}/sites/all/modules/civicrm/extern/rest.php?entity=Contact&action=get&json=1"
+    return f"/{upstream}/civicrm/ajax/rest?entity=Contact&action=get&json=1"
+
+
+@pytest.mark.parametrize("modes", ANSWER_SHAPES, ids=lambda m: "+".join(m))
+async def test_no_secret_in_anything_any_upstream_answers_in_any_shape(
+    stack: Stack, modes: dict[str, object]
+) -> None:
+    seen: list[str] = []
+    for upstream in [*CIVI_SCHEMES, *ESPO_SCHEMES]:
+        for app in (stack.civi.app, stack.espo.app):
+            configure(app, **modes)
+        resp = await stack.client.get(_path_for(upstream), headers=stack.bearer(), allow_redirects=False)
+        body = await resp.read()
+        assert resp.status in (200, 302, 500, 502), (upstream, resp.status, body[:200])
+        seen.append(f"{upstream} {resp.status} {resp.reason}")
+        seen += [f"{k.decode()}: {v.decode()}" for k, v in resp.raw_headers]
+        seen.append(body.decode("utf-8", "replace"))
+    everything = "\n".join(seen)
+    assert len(stack.received()) == len(CIVI_SCHEMES) + len(ESPO_SCHEMES)  # no redirect was followed
+    for secret in (*SECRETS, "admin-contact-key"):
+        assert secret not in everything, secret[:6]
 
 
 async def test_access_log_line_has_the_decision_and_operations(stack: Stack) -> None:

@@ -1,0 +1,25 @@
+"""Build one request's AnswerPlan: the values its signer injected, the fields its principal may not read."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.admission import Admitted
+from gateway.answers.fields import FieldFilter
+from gateway.answers.guard import CredentialGuard
+from gateway.answers.headers import PublicUrl
+from gateway.answers.relay import AnswerPlan
+from gateway.config.model import UpstreamConfig
+from gateway.policy.engine import PolicySet
+
+
+def plan_answer(
+    policies: PolicySet, up: UpstreamConfig, admitted: Admitted, request: web.Request
+) -> AnswerPlan:
+    denied = policies.denied_fields(admitted.principal, up.name, admitted.operations)
+    return AnswerPlan(
+        guard=CredentialGuard(admitted.out.secrets),
+        fields=FieldFilter(denied, up.dialect.answer_fields) if denied else None,
+        max_bytes=up.max_answer_bytes,
+        public=PublicUrl(up.origin, up.base_path, f"{request.scheme}://{request.host}", up.path_prefix or ""),
+    )

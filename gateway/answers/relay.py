@@ -1,0 +1,129 @@
+"""Relay one upstream answer to the client through the guard: decode, remove injected values, filter fields.
+
+An answer the field filter must read is buffered (decoded size at most ``max_bytes``, else refused with
+``answer-too-large``) and checked before a byte reaches the client, so a refusal is a clean answer in the
+client's dialect. A redirect's body is dropped (it only repeats the Location). Other answers are buffered
+when small and streamed otherwise, through the decoder and the credential guard's rolling window (memory
+bounded by a chunk plus the longest injected value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.answers.encoding import Decoder, decoder_for
+from gateway.answers.errors import AnswerTooLarge, AnswerUnreadable
+from gateway.answers.fields import FieldFilter
+from gateway.answers.guard import CredentialGuard
+from gateway.answers.headers import PublicUrl, answer_headers
+
+CHUNK = 64 * 1024
+BUFFER_LIMIT = 256 * 1024
+"""Answers that need no field filter are buffered up to this size, streamed beyond."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPlan:
+    """What this request's answer must go through (built from the signed request and the policy)."""
+
+    guard: CredentialGuard
+    fields: FieldFilter | None
+    max_bytes: int
+    public: PublicUrl
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    response: web.StreamResponse
+    status: int
+    bytes_out: int
+
+
+async def relay(
+    upstream: aiohttp.ClientResponse, request: web.Request, plan: AnswerPlan, extra: CIMultiDict[str]
+) -> Relayed:
+    """GatewayError (in the client's dialect, by the caller) when the answer cannot be made safe before
+    its headers are sent; a cut connection when that happens while streaming."""
+    decoder = decoder_for(upstream.headers.get("Content-Encoding"))
+    headers = answer_headers(upstream.headers, plan.guard, plan.public, decoded=True)
+    headers.extend(extra)
+    content_type = upstream.headers.get("Content-Type", "")
+    fields = plan.fields if plan.fields is not None and plan.fields.inspects(content_type) else None
+    length = upstream.content_length
+    if 300 <= upstream.status < 400 and "Location" in upstream.headers:
+        # a redirect's page only repeats its target, which may carry what the guard removed from Location
+        headers.popall("Content-Type", None)
+        return Relayed(
+            web.Response(status=upstream.status, reason=upstream.reason, headers=headers), upstream.status, 0
+        )
+    if fields is not None or (length is not None and length <= BUFFER_LIMIT):
+        limit = plan.max_bytes if fields is not None else max(plan.max_bytes, BUFFER_LIMIT)
+        body = plan.guard.body(await _read(upstream, decoder, limit))
+        if fields is not None:
+            body = fields.apply(body, content_type)
+        response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
+        return Relayed(response, upstream.status, len(body))
+    return await _stream(upstream, request, decoder, plan.guard, headers)
+
+
+async def _read(upstream: aiohttp.ClientResponse, decoder: Decoder, limit: int) -> bytes:
+    length = upstream.content_length
+    if length is not None and length > limit and upstream.method != "HEAD":
+        raise _too_large(limit)
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in upstream.content.iter_chunked(CHUNK):
+        for piece in decoder.feed(chunk):
+            size += len(piece)
+            if size > limit:
+                raise _too_large(limit)
+            pieces.append(piece)
+    for piece in decoder.close():
+        size += len(piece)
+        if size > limit:
+            raise _too_large(limit)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _too_large(limit: int) -> AnswerTooLarge:
+    return AnswerTooLarge(
+        f"the CRM's answer is larger than {limit} bytes, the most this gateway inspects; "
+        "ask for fewer records per request"
+    )
+
+
+async def _stream(
+    upstream: aiohttp.ClientResponse,
+    request: web.Request,
+    decoder: Decoder,
+    guard: CredentialGuard,
+    headers: CIMultiDict[str],
+) -> Relayed:
+    stream = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    await stream.prepare(request)
+    scrubber = guard.stream()
+    sent = 0
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK):
+            for piece in decoder.feed(chunk):
+                out = scrubber.feed(piece)
+                if out:
+                    await stream.write(out)
+                    sent += len(out)
+        tail = b"".join(decoder.close())
+        out = scrubber.feed(tail) + scrubber.close()
+        if out:
+            await stream.write(out)
+            sent += len(out)
+    except (TimeoutError, aiohttp.ClientError, AnswerUnreadable):
+        # The headers are sent: cut the connection so the client sees a broken body, never a short one.
+        if request.transport is not None:
+            request.transport.close()
+        return Relayed(stream, 502, sent)
+    await stream.write_eof()
+    return Relayed(stream, upstream.status, sent)
