@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from gateway.config.model import UpstreamConfig
 from gateway.config.source import Section
 from gateway.decision.settings import DEFAULT_PATH, DecisionConfig, Network
-from gateway.policy.answers import relies_on_answer_filter
+from gateway.policy.answers import denies_answer_fields, relies_on_answer_filter
 from gateway.policy.engine import PolicySet
 
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -94,8 +94,16 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
 
 
 def answer_filter_reason(up: UpstreamConfig, policies: PolicySet) -> str | None:
-    """Why the decision endpoint cannot serve this upstream: its policies rely on the dialect's answer
-    filter, which needs the CRM's answer, and the answer never passes through the gateway in decision mode."""
+    """Why the decision endpoint cannot serve this upstream: its policies rely on the answer filter
+    (the dialect's built-in one, or fields a policy denies), which needs the CRM's answer, and the answer
+    never passes through the gateway in decision mode."""
+    denies = denies_answer_fields(policies.policies, up.name, up.dialect_name)
+    if denies:
+        return (
+            "proxy mode removes the fields a policy denies from this CRM's answers, which the decision "
+            f"endpoint never sees, and these policies deny fields: {'; '.join(denies)}. Leave this upstream "
+            "to proxy mode, or drop those fields.<Entity>.deny entries"
+        )
     need = up.dialect.answer_filter
     if need is None:
         return None

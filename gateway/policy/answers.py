@@ -42,6 +42,24 @@ def relies_on_answer_filter(
     return found + (deniers if readers else [])
 
 
+def denies_answer_fields(policies: Iterable[Policy], upstream: str, dialect: str) -> list[str]:
+    """``file:line: policy P denies ...`` for every enforce policy on ``upstream`` with ``fields.<E>.deny``:
+    proxy mode removes those fields from answers too (gateway/answers/fields.py)."""
+    found: list[str] = []
+    for policy in policies:
+        if policy.mode != "enforce" or upstream not in policy.upstreams or dialect not in policy.tables:
+            continue
+        by_entity: dict[str, list[str]] = {}
+        for entity, field, kind in policy.source.field_entries:
+            if kind == "deny":
+                by_entity.setdefault(entity.text, []).append(field.text)
+        found += [
+            f"{_where(policy)}: policy {policy.name} denies {', '.join(names)} (fields.{entity}.deny)"
+            for entity, names in by_entity.items()
+        ]
+    return found
+
+
 def _where(policy: Policy) -> str:
     src = policy.source
     return f"{src.file}:{src.line}" if src.line is not None else src.file

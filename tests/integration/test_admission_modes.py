@@ -39,8 +39,7 @@ entities:
   Lead: {{read: allow}}
   Account: {{read: allow}}
 fields:
-  Contact: {{deny: [first_name]}}
-  "*": {{allow: [api_key]}}
+  Contact: {{allow: [api_key]}}
 scope:
   Contact: {{field: id, claim: contact_ids}}
 limits:
@@ -78,9 +77,7 @@ CASES = {
     "scope-join": Case(
         f"{V4}/Email/get?params={params({'join': [['Contact AS c', 'LEFT']]})}", {"contact_ids": [42]}
     ),
-    "field-rule": Case(
-        f"{V4}/Contact/get?params={params({'select': ['first_name']})}", {"contact_ids": [42]}
-    ),
+    "field-rule": Case(f"{V4}/Email/get?params={params({'select': ['api_key']})}", {"contact_ids": [42]}),
     "shadow-deny": Case(f"{V4}/Email/get", {}),
     "default-deny": Case(f"{V4}/Activity/get", {}),
     "espo-read": Case("/espo-key/api/v1/Lead?maxSize=1&select=name", {}),
@@ -212,6 +209,7 @@ async def test_every_stage_decides_alike_in_proxy_mode_and_decision_mode(
     scoped = json.loads(URL(proxied["scoped-unscoped-get"].target or "").query["params"])
     assert scoped["where"] == [["id", "IN", [42]]]
     assert [line["decision"] for line in proxy_lines if line["operations"] == ["Email.get"]] == [
-        "shadow-deny"
+        "deny",  # field-rule
+        "shadow-deny",
     ]
     assert proxied["espo-hmac-read"].credentials["X-Hmac-Authorization"]

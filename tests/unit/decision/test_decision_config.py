@@ -204,3 +204,15 @@ def test_a_policy_denying_api_key_next_to_one_allowing_it_is_refused(tmp_path: P
     with pytest.raises(ConfigError) as caught:
         load_config_text(text, "gateway.yaml")
     assert "policy deny denies api_key" in caught.value.reason
+
+
+@pytest.mark.parametrize("entity", ["Lead", '"*"'])
+def test_an_espo_policy_denying_a_field_is_refused_in_decision_mode(tmp_path: Path, entity: str) -> None:
+    (tmp_path / "reads.yaml").write_text(READS + API_KEY_FIELD + f"  {entity}: {{deny: [assignedUser]}}\n")
+    text = f"{BASE}policies: [{tmp_path}/]\n{DECIDED}"
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "gateway.yaml")
+    assert "upstream espo:" in caught.value.reason
+    assert f"{tmp_path}/reads.yaml:2: policy reads denies assignedUser (fields." in caught.value.reason
+    (tmp_path / "reads.yaml").write_text(READS + API_KEY_FIELD)
+    assert load_config_text(text, "gateway.yaml").decision.upstreams == ("espo", "civi")
