@@ -33,7 +33,8 @@ def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig], policies: Po
     enabled = s.get("enabled", bool, True)
     path = _path(s, upstreams)
     networks = _networks(s)
-    names = _upstreams(s, upstreams, policies)
+    request_only = s.get("request_only_field_rules", bool, False)
+    names = _upstreams(s, upstreams, policies, request_only)
     s.done()
     if enabled and not networks:
         raise s.error("trusted_proxies", "name at least one front proxy address (CIDR) allowed to ask")
@@ -71,14 +72,16 @@ def _networks(s: Section) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def _upstreams(s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet) -> tuple[str, ...]:
+def _upstreams(
+    s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet, request_only: bool
+) -> tuple[str, ...]:
     by_name = {up.name: up for up in upstreams}
     names: list[str] = []
     for name in s.str_list("upstreams", []):
         up = by_name.get(name)
         if up is None:
             raise s.error("upstreams", f"unknown upstream {name!r}; known: {', '.join(by_name)}")
-        reason = unsupported_reason(up) or answer_filter_reason(up, policies)
+        reason = unsupported_reason(up) or answer_filter_reason(up, policies, request_only)
         if reason is not None:
             raise s.error("upstreams", f"upstream {name}: {reason}")
         if name not in names:
@@ -93,16 +96,18 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
     return up.signer.front_proxy_refusal
 
 
-def answer_filter_reason(up: UpstreamConfig, policies: PolicySet) -> str | None:
+def answer_filter_reason(up: UpstreamConfig, policies: PolicySet, request_only: bool = False) -> str | None:
     """Why the decision endpoint cannot serve this upstream: its policies rely on the answer filter
     (the dialect's built-in one, or fields a policy denies), which needs the CRM's answer, and the answer
-    never passes through the gateway in decision mode."""
-    denies = denies_answer_fields(policies.policies, up.name, up.dialect_name)
+    never passes through the gateway in decision mode. ``request_only``: the operator accepts that
+    ``fields.<Entity>.deny`` holds for requests only there (``decision.request_only_field_rules``)."""
+    denies = [] if request_only else denies_answer_fields(policies.policies, up.name, up.dialect_name)
     if denies:
         return (
             "proxy mode removes the fields a policy denies from this CRM's answers, which the decision "
             f"endpoint never sees, and these policies deny fields: {'; '.join(denies)}. Leave this upstream "
-            "to proxy mode, or drop those fields.<Entity>.deny entries"
+            "to proxy mode, drop those fields.<Entity>.deny entries, or accept that they hold for requests "
+            "only (decision.request_only_field_rules: true)"
         )
     need = up.dialect.answer_filter
     if need is None:

@@ -259,7 +259,11 @@ async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Sta
 @pytest.fixture
 async def decided(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Stack:
     return await start_stack(
-        aiohttp_server, aiohttp_client, tmp_path, policies={"contact-reads": DECIDED_READS}, extra=DECISION
+        aiohttp_server,
+        aiohttp_client,
+        tmp_path,
+        policies={"contact-reads": DECIDED_READS},
+        extra=DECISION + "  request_only_field_rules: true\n",  # first_name is denied on requests only
     )
 
 

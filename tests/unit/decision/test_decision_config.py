@@ -214,5 +214,7 @@ def test_an_espo_policy_denying_a_field_is_refused_in_decision_mode(tmp_path: Pa
         load_config_text(text, "gateway.yaml")
     assert "upstream espo:" in caught.value.reason
     assert f"{tmp_path}/reads.yaml:2: policy reads denies assignedUser (fields." in caught.value.reason
+    accepted = text + "  request_only_field_rules: true\n"
+    assert load_config_text(accepted, "gateway.yaml").decision.upstreams == ("espo", "civi")
     (tmp_path / "reads.yaml").write_text(READS + API_KEY_FIELD)
     assert load_config_text(text, "gateway.yaml").decision.upstreams == ("espo", "civi")
