@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
 MARK = "[redacted]"
@@ -27,14 +28,15 @@ def _url_forms(value: str) -> set[str]:
     return forms
 
 
-def spellings(value: str) -> set[str]:
-    """Every form of ``value`` the guard looks for."""
+@lru_cache(maxsize=4096)
+def spellings(value: str) -> frozenset[str]:
+    """Every form of ``value`` the guard looks for (cached: the same credentials sign most requests)."""
     escaped = json.dumps(value)[1:-1]
     forms = {value, escaped, escaped.replace("/", "\\/"), html.escape(value), html.escape(value, quote=False)}
     url = _url_forms(value)
     forms |= url | {html.escape(f) for f in url}
     forms |= {quote(f, safe="") for f in url}  # a URL inside a URL: a login page's redirect_to
-    return {f for f in forms if f}
+    return frozenset(f for f in forms if f)
 
 
 class CredentialGuard:
