@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run sandbox CRMs and the gateway on localhost, print curl lines")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument(
+        "--root-port", type=int, default=None, help="EspoCRM at a root URL (default: --port + 1)"
+    )
     demo.add_argument("--exit-after", type=float, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -132,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return frontend(args)
         from gateway.demo import run_demo
 
-        return run_demo(host=args.host, port=args.port, exit_after=args.exit_after)
+        return run_demo(host=args.host, port=args.port, root_port=args.root_port, exit_after=args.exit_after)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

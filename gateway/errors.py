@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+STATUS_REASON = "X-Status-Reason"
+"""The header in which a refusal's message also travels: many CRM clients show only the status line
+and this header (EspoCRM's own convention), so every refusal carries it."""
+
 
 class GatewayError(Exception):
     """A refusal with an HTTP status, a stable machine reason and a client-safe message.
@@ -100,3 +104,9 @@ class ConfigError(Exception):
         self.reason = reason
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+
+
+def status_reason(error: GatewayError) -> str:
+    """The error's message as one line of printable ASCII, fit for the ``X-Status-Reason`` header."""
+    cleaned = "".join(ch if " " <= ch <= "~" else "?" for ch in " ".join(error.message.split()))
+    return cleaned[:200]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import StreamReader, web
 
 from gateway.dialects.base import Operation
-from gateway.errors import AuthenticationError, GatewayError
+from gateway.errors import STATUS_REASON, AuthenticationError, GatewayError, status_reason
 from gateway.observability.logging import AccessRecord, LimiterOutcome, operation_strings
 from gateway.observability.request_id import accept_or_generate
 from gateway.ratelimit.base import LimitResult
@@ -75,6 +75,7 @@ def render_plain(error: GatewayError, ex: Exchange) -> web.Response:
     ex.fail(error)
     body = json.dumps({"error_code": error.reason, "error_message": error.message, "status": error.status})
     headers = dict(error.headers)
+    headers.setdefault(STATUS_REASON, status_reason(error))
     headers["X-Request-ID"] = ex.request_id
     return web.Response(status=error.status, text=body, content_type="application/json", headers=headers)
 

@@ -29,7 +29,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     assert rt is not None
     loop = asyncio.get_running_loop()
     ex = begin(request, loop.time())
-    matched = rt.router.match(request.host, request.raw_path.split("?", 1)[0])
+    router = rt.router
+    matched = router.match(request.host, request.raw_path.split("?", 1)[0], router.port_of(request.transport))
     if matched is None:
         refusal = render_plain(NotFound("no CRM is configured for this address", reason="no-route"), ex)
         return finish(rt, ex, refusal, loop.time())
@@ -58,6 +59,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         ex.fail(error)
         rendering = up.dialect.render_error(error, view)
         headers = CIMultiDict[str](rendering.headers)
+        if STATUS_REASON not in headers:  # clients that show only the status line still get the reason
+            headers[STATUS_REASON] = status_reason(error)
         headers.extend(extra)
         response = web.Response(
             status=rendering.status, headers=headers, body=rendering.body, content_type=rendering.content_type

@@ -84,6 +84,10 @@ async def run_server(
     await runner.setup()
     try:
         await _listen(runner, host, port, reuse_port)
+        for root_port in upstream_ports(config):  # upstreams served at the root of their own port
+            if root_port == port:
+                raise ListenError(f"port {port} is both the main listener and an upstream's match.port")
+            await _listen(runner, host, root_port, reuse_port)
         if config.observability.admin_port is not None:
             admin_runner = GatewayRunner(
                 build_admin_app(app), limits=limits, shutdown_timeout=ADMIN_SHUTDOWN_SECONDS
@@ -144,6 +148,10 @@ def connection_limits(config: GatewayConfig) -> ConnectionLimits:
         header_timeout=listen.header_timeout_seconds,
         max_connections=listen.max_connections,
     )
+
+
+def upstream_ports(config: GatewayConfig) -> list[int]:
+    return sorted({up.port for up in config.upstreams if up.port is not None})
 
 
 def freeze_startup_objects() -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
+from gateway.config.listeners import check_listeners
 from gateway.config.model import (
     DEFAULT_MAX_ANSWER_BYTES,
     GatewayConfig,
@@ -60,6 +61,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
     observability = _observability(root.section("observability", {}))
     decision = parse_decision(root.section("decision", {}), upstreams, policies)
     root.done()
+    check_listeners(root.section("upstreams"), listen.port, observability.admin_port, upstreams)
     return GatewayConfig(
         file=file,
         listen=listen,
@@ -225,6 +227,9 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     if prefix is not None:
         prefix = "/" + prefix.strip("/") if prefix.strip("/") else None
     hosts = tuple(h.lower() for h in match.str_list("host", []))
+    port = match.get("port", int, None)
+    if port is not None and not 1 <= port <= 65535:
+        raise match.error("port", "must be between 1 and 65535 (a fixed port: the upstream's own listener)")
     match.done()
     options: dict[str, Any] = dict(u.get("options", dict, {}))
     requested_with = u.get("requested_with", bool, True)
@@ -281,13 +286,17 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
         queue_timeout_seconds=lim.get("queue_timeout_seconds", float, 5.0),
         breaker_failures=breaker.get("failures", int, 5),
         breaker_cooldown_seconds=breaker.get("cooldown_seconds", float, 60.0),
+        port=port,
     )
     lim.done()
     breaker.done()
     u.done()
-    if prefix is None and not hosts:
+    if prefix is None and not hosts and port is None:
         raise ConfigError(
-            "give match.path_prefix, match.host or both", file=u.file, line=u.line, key=f"{u.key}.match"
+            "give match.path_prefix, match.host, match.port or a combination",
+            file=u.file,
+            line=u.line,
+            key=f"{u.key}.match",
         )
     return config
 

@@ -55,6 +55,8 @@ class UpstreamConfig:
     queue_timeout_seconds: float = 5.0
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 60.0
+    port: int | None = None
+    """``match.port``: the upstream owns this listener port and is served at its root there."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 from importlib import resources
@@ -36,7 +37,7 @@ async def _start(app: web.Application, host: str) -> tuple[web.AppRunner, str]:
     return runner, f"http://{host}:{port}"
 
 
-def curl_lines(base: str, token: str) -> list[str]:
+def curl_lines(base: str, token: str, root: str) -> list[str]:
     q = "'"
     return [
         "# CiviCRM APIv4 through AuthX (the gateway mints a short-lived CiviCRM JWT per request):",
@@ -47,6 +48,8 @@ def curl_lines(base: str, token: str) -> list[str]:
         f"?entity=Contact&action=get&json=1&api_key={token}'",
         "# EspoCRM with the token in X-Api-Key (HMAC-signed upstream):",
         f"curl -s -H 'X-Api-Key: {token}' '{base}/espo/api/v1/Lead?maxSize=5'",
+        "# The same EspoCRM at a root URL (its own port), for clients that drop the base path:",
+        f"curl -s -H 'X-Api-Key: {token}' '{root}/api/v1/Lead?maxSize=5'",
         "# Denied by policy (403, in the CiviCRM v4 dialect): deleting is not allowed",
         f"curl -s -H 'Authorization: Bearer {token}' '{base}/civi/civicrm/ajax/api4/Contact/delete'"
         ' --data-urlencode \'params={"where":[["id","=",3]]}\'',
@@ -59,7 +62,7 @@ def curl_lines(base: str, token: str) -> list[str]:
     ]
 
 
-async def _demo(host: str, port: int, exit_after: float | None) -> None:
+async def _demo(host: str, port: int, root_port: int, exit_after: float | None) -> None:
     private_pem, jwk = generate_dev_key("ES256")
     site_key, sign_secret = secrets.token_hex(16), secrets.token_hex(24)
     civi_key, espo_key, espo_secret = secrets.token_hex(16), secrets.token_hex(16), secrets.token_hex(16)
@@ -101,6 +104,12 @@ async def _demo(host: str, port: int, exit_after: float | None) -> None:
         "DEMO_ESPO_SECRET": espo_secret,
     }
     config = load_config(demo_config_path(), environ)
+    config = dataclasses.replace(
+        config,
+        upstreams=tuple(
+            dataclasses.replace(up, port=root_port) if up.port is not None else up for up in config.upstreams
+        ),
+    )
     for secret in config.secrets:
         register_secret(secret)
     # No kid, jti or nbf: a short ES256 token (some Espo clients cap X-Api-Key at 255 characters).
@@ -113,11 +122,12 @@ async def _demo(host: str, port: int, exit_after: float | None) -> None:
         lifetime_seconds=8 * 3600,
         extra={"jti": None, "nbf": None},
     )
-    base = f"http://{host}:{port}"
+    base, root = f"http://{host}:{port}", f"http://{host}:{root_port}"
     print(f"crm-auth-gateway demo on {base}  (sandbox CiviCRM {civi_url}, sandbox EspoCRM {espo_url})")
+    print(f"EspoCRM at a root URL: {root}  (its own port: clients that drop the base path use this)")
     print(f"config: {demo_config_path()}\n")
     print(f"TOKEN={token}\n")
-    print("\n".join(curl_lines(base, token)))
+    print("\n".join(curl_lines(base, token, root)))
     print("\nCtrl-C stops everything. Access log lines follow.\n", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -130,8 +140,11 @@ async def _demo(host: str, port: int, exit_after: float | None) -> None:
         await espo_runner.cleanup()
 
 
-def run_demo(host: str = "127.0.0.1", port: int = 8080, exit_after: float | None = None) -> int:
+def run_demo(
+    host: str = "127.0.0.1", port: int = 8080, root_port: int | None = None, exit_after: float | None = None
+) -> int:
+    """``root_port``: where EspoCRM is served at the root (default: ``port + 1``)."""
     setup_logging("WARNING", json=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_demo(host, port, exit_after))
+        asyncio.run(_demo(host, port, root_port or port + 1, exit_after))
     return 0

@@ -19,9 +19,20 @@ from tests.support.ports import free_port as _free_port
 
 
 async def test_demo_serves_the_curl_lines_it_prints() -> None:
-    port = _free_port()
+    port, root_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--exit-after", "20"],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--root-port",
+            str(root_port),
+            "--exit-after",
+            "20",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -29,9 +40,10 @@ async def test_demo_serves_the_curl_lines_it_prints() -> None:
     )
     try:
         assert proc.stdout is not None
-        token, deadline = "", time.monotonic() + 15
+        token, printed, deadline = "", "", time.monotonic() + 15
         while not token and time.monotonic() < deadline:
             line = proc.stdout.readline()
+            printed += line
             if line.startswith("TOKEN="):
                 token = line.strip().split("=", 1)[1]
         assert token, "the demo printed no token"
@@ -50,6 +62,10 @@ async def test_demo_serves_the_curl_lines_it_prints() -> None:
                 body = await resp.json()
                 assert resp.status == 200 and body["values"], body
             async with http.get(f"{base}/espo/api/v1/Lead?maxSize=5", headers={"X-Api-Key": token}) as resp:
+                assert resp.status == 200 and (await resp.json())["list"]
+            root = f"http://127.0.0.1:{root_port}"
+            assert f"EspoCRM at a root URL: {root}" in printed
+            async with http.get(f"{root}/api/v1/Lead?maxSize=5", headers={"X-Api-Key": token}) as resp:
                 assert resp.status == 200 and (await resp.json())["list"]
             async with http.post(
                 f"{base}/civi/civicrm/ajax/api4/Contact/delete",
