@@ -59,8 +59,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
         ex.fail(error)
         rendering = up.dialect.render_error(error, view)
         headers = CIMultiDict[str](rendering.headers)
-        if STATUS_REASON not in headers:  # clients that show only the status line still get the reason
-            headers[STATUS_REASON] = status_reason(error)
         headers.extend(extra)
         response = web.Response(
             status=rendering.status, headers=headers, body=rendering.body, content_type=rendering.content_type

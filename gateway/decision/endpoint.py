@@ -22,7 +22,14 @@ from gateway.decision.forwarded import (
 )
 from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import ErrorRendering, RequestView
-from gateway.errors import Forbidden, GatewayError, NotFound, ServiceUnavailable
+from gateway.errors import (
+    STATUS_REASON,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    ServiceUnavailable,
+    status_reason,
+)
 from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import record_client_closed, unexpected
 from gateway.keys import STATE
@@ -123,7 +130,8 @@ def _refuse_open_breaker(upstream: UpstreamRuntime, identity_index: int, ex: Exc
 
 def _plain(error: GatewayError) -> ErrorRendering:
     body = json.dumps({"error_code": error.reason, "error_message": error.message, "status": error.status})
-    return ErrorRendering(error.status, dict(error.headers), body.encode(), "application/json")
+    headers = {STATUS_REASON: status_reason(error), **error.headers}
+    return ErrorRendering(error.status, headers, body.encode(), "application/json")
 
 
 async def replay_denial(request: web.Request) -> web.StreamResponse:
