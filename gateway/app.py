@@ -45,7 +45,14 @@ async def build_runtime(
 
     fresh = authenticator is None
     if authenticator is None:
-        authenticator = Authenticator(config.auth, clock=clock, on_jwks_fetch=on_jwks_fetch)
+        authenticator = Authenticator(
+            config.auth,
+            clock=clock,
+            on_jwks_fetch=on_jwks_fetch,
+            on_introspection=lambda issuer, outcome: metrics.introspection(
+                issuer_index.get(issuer, -1), outcome
+            ),
+        )
     runtime = Runtime(
         config=config,
         router=Router(config.upstreams),

@@ -56,17 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("method")
     explain.add_argument("url", help="gateway URL or path, e.g. /civi/civicrm/ajax/api4/Contact/get")
 
-    token = sub.add_parser("token", help="mint a development JWT from a local private key")
-    token.add_argument(
-        "--key", required=True, help="PEM private key file (or HS secret file with --alg HS256)"
-    )
-    token.add_argument("--issuer", required=True)
-    token.add_argument("--audience", required=True)
-    token.add_argument("--sub", required=True)
-    token.add_argument("--role", action="append", default=[])
-    token.add_argument("--kid")
-    token.add_argument("--alg", default="RS256")
-    token.add_argument("--lifetime", type=int, default=3600)
+    token = sub.add_parser("token", help="mint a development JWT, or get an opaque token (--opaque)")
+    from gateway.commands.token import add_arguments as token_arguments
+
+    token_arguments(token)
 
     front = sub.add_parser("frontend", help="print an nginx or Caddy config for decision mode")
     from gateway.commands.frontend import add_arguments as frontend_arguments

@@ -3,6 +3,11 @@
 Order: size, verified-token cache, structure, ``alg`` (never ``none``), issuer from the unverified
 ``iss``, the issuer's algorithm allow-list, key by ``kid`` (one JWKS refetch per cooldown on a miss),
 signature, claims. Header members ``jku``/``x5u``/``jwk``/``x5c`` are never read.
+
+JWT or opaque: a token with exactly two dots is a JWT (JWS compact serialization: three base64url
+segments) and is verified as one, never introspected. Any other token is opaque: it goes to the RFC 7662
+introspection endpoint of the one issuer that introspects (or, with several, of the issuer whose
+``token_prefix`` it starts with); with no introspecting issuer it is refused as malformed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from gateway.auth.cache import VerifiedTokenCache
+from gateway.auth.introspection import Introspector
 from gateway.auth.jwks import FetchOutcome, JwksCache, fetch_jwks
 from gateway.auth.jwt import build_principal, check_claims, parse_unverified, verify_signature
 from gateway.auth.keys import HMAC_ALGORITHMS, VerificationKey, parse_key_text, select_key
@@ -35,7 +41,7 @@ class _Issuer:
         return self.static_keys + (self.jwks.keys if self.jwks else ())
 
     def has_keys(self) -> bool:
-        return bool(self.settings.hs256_secrets or self.keys())
+        return bool(self.settings.hs256_secrets or self.keys() or self.settings.introspection)
 
 
 class Authenticator:
@@ -49,6 +55,7 @@ class Authenticator:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         on_jwks_fetch: FetchOutcome | None = None,
+        on_introspection: Callable[[str, str], None] | None = None,
     ) -> None:
         validate(settings)
         self._settings = settings
@@ -64,6 +71,11 @@ class Authenticator:
             )
             for issuer in settings.issuers
         }
+        self.introspectors = [
+            Introspector(issuer, settings, self._http, clock, _bind(on_introspection, issuer.issuer))
+            for issuer in settings.issuers
+            if issuer.introspection is not None
+        ]
         self._started = False
         self.signature_checks = 0
         """How many signature verifications ran (the cache makes a repeated token cost none)."""
@@ -130,6 +142,8 @@ class Authenticator:
         cached = self._cache.get(token)
         if cached is not None:
             return cached
+        if token.count(".") != 2 and self.introspectors:
+            return await self._introspector_for(token).authenticate(token)
         unverified = parse_unverified(token)
         algorithm = unverified.alg
         if algorithm.lower() == "none":
@@ -148,6 +162,14 @@ class Authenticator:
         if principal.expires_at is not None:
             self._cache.put(token, principal, principal.expires_at)
         return principal
+
+    def _introspector_for(self, token: str) -> Introspector:
+        if len(self.introspectors) == 1 and token.startswith(self.introspectors[0].token_prefix):
+            return self.introspectors[0]
+        for introspector in self.introspectors:
+            if len(self.introspectors) > 1 and token.startswith(introspector.token_prefix):
+                return introspector
+        raise AuthenticationError("no issuer introspects tokens of this form", reason="wrong-issuer")
 
     def _issuer_of(self, iss: Any) -> _Issuer:
         if iss is None:
@@ -180,3 +202,9 @@ class Authenticator:
         if key is None:
             raise AuthenticationError("no key of the issuer matches the token", reason="unknown-key")
         return key
+
+
+def _bind(callback: Callable[[str, str], None] | None, issuer: str) -> Callable[[str], None] | None:
+    if callback is None:
+        return None
+    return lambda outcome: callback(issuer, outcome)

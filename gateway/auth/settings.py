@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from gateway.auth.introspection_settings import IntrospectionSettings, check_prefixes, validate_introspection
 from gateway.auth.keys import (
     ASYMMETRIC_ALGORITHMS,
     HMAC_ALGORITHMS,
@@ -42,6 +43,12 @@ class IssuerSettings:
     static_keys: tuple[StaticKey, ...] = ()
     hs256_secrets: tuple[Secret, ...] = ()
     """HMAC secrets for the HS* algorithms listed in ``algorithms`` (at least 32/48/64 bytes)."""
+    introspection: IntrospectionSettings | None = None
+    """Opaque access tokens of this issuer are checked at its RFC 7662 introspection endpoint."""
+
+    @property
+    def verifies_jwts(self) -> bool:
+        return bool(self.jwks_url or self.static_keys or self.hs256_secrets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,13 @@ def validate(settings: AuthSettings) -> None:
                 f"issuer {issuer.issuer!r} is listed twice", key=f"identity.issuers[{index}].issuer"
             )
         seen.add(issuer.issuer)
+    check_prefixes(
+        [
+            (f"identity.issuers[{i}].introspection", issuer.introspection.token_prefix)
+            for i, issuer in enumerate(settings.issuers)
+            if issuer.introspection is not None
+        ]
+    )
     for slot in settings.slots:
         if slot not in KNOWN_SLOTS:
             raise ConfigError(
@@ -93,11 +107,15 @@ def _validate_issuer(issuer: IssuerSettings, where: str) -> None:
         raise ConfigError("must not be empty", key=f"{where}.issuer")
     if not issuer.audiences or not all(issuer.audiences):
         raise ConfigError("at least one non-empty audience is required", key=f"{where}.audiences")
-    if issuer.jwks_url is None and not issuer.static_keys and not issuer.hs256_secrets:
+    if issuer.introspection is not None:
+        validate_introspection(issuer.introspection, f"{where}.introspection")
+    if not issuer.verifies_jwts and issuer.introspection is None:
         raise ConfigError(
-            f"issuer {issuer.issuer!r} has no key source (jwks_url, keys or hs256_secrets)", key=where
+            f"issuer {issuer.issuer!r} has no key source (jwks_url, keys, hs256_secrets or introspection)",
+            key=where,
         )
-    _validate_algorithms(issuer, where)
+    if issuer.verifies_jwts:
+        _validate_algorithms(issuer, where)
     if issuer.jwks_url is not None:
         url = urlsplit(issuer.jwks_url)
         if url.scheme not in ("http", "https") or not url.hostname:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
+from gateway.config.introspection import parse_introspection
 from gateway.config.listeners import check_listeners
 from gateway.config.model import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -163,6 +164,14 @@ def _auth(s: Section, refs: SecretResolver) -> AuthSettings:
             refs.warnings.append(
                 f"{iss.file}:{iss.line_of('jwks_url')}: {iss.key}.jwks_url: fetched without TLS; use https://"
             )
+        introspection = (
+            parse_introspection(iss.section("introspection"), refs) if iss.has("introspection") else None
+        )
+        if introspection is not None and not tls_or_loopback(introspection.url):
+            refs.warnings.append(
+                f"{iss.file}:{iss.line_of('introspection')}: {iss.key}.introspection.url: tokens are sent "
+                "without TLS; use https://"
+            )
         issuers.append(
             IssuerSettings(
                 issuer=iss.get("issuer", str),
@@ -174,6 +183,7 @@ def _auth(s: Section, refs: SecretResolver) -> AuthSettings:
                 jwks_timeout_seconds=iss.get("jwks_timeout_seconds", float, 5.0),
                 static_keys=tuple(static),
                 hs256_secrets=secrets,
+                introspection=introspection,
             )
         )
         iss.done()

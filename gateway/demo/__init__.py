@@ -1,4 +1,4 @@
-"""crm-gateway demo: sandbox CiviCRM and EspoCRM on localhost behind the gateway, a token, curl lines."""
+"""crm-gateway demo: sandbox CiviCRM, EspoCRM and IdP on localhost behind the gateway, tokens, curl lines."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.auth.token_mint import generate_dev_key, mint_token
+from gateway.commands.token import request_token
 from gateway.config.loader import load_config
 from gateway.observability.logging import register_secret, setup_logging
 from gateway.sandbox.civicrm import build_civicrm_app
 from gateway.sandbox.civicrm_store import CiviSandboxConfig, SandboxContact
 from gateway.sandbox.espocrm import EspoSandboxConfig, EspoUser, build_espo_app
+from gateway.sandbox.idp import TOKEN_PATH, IdpClient, IdpSandboxConfig, build_idp_app
 from gateway.server import run_server
 
 ISSUER = "https://idp.demo.invalid"
 SUBJECT = "demo-integration"
+MINTER = "demo-minter"
 
 
 def demo_config_path() -> Path:
@@ -91,9 +94,23 @@ async def _demo(host: str, port: int, root_port: int, exit_after: float | None) 
             ]
         )
     )
+    idp_secret, minter_secret = secrets.token_hex(16), secrets.token_hex(16)
+    idp = build_idp_app(
+        IdpSandboxConfig(
+            issuer=ISSUER,
+            clients=[
+                IdpClient("crm-gateway", secret=idp_secret, may_introspect=True),
+                IdpClient(MINTER, secret=minter_secret, may_set_subject=True),
+            ],
+            lifetime_seconds=8 * 3600,
+        )
+    )
     civi_runner, civi_url = await _start(civi, host)
     espo_runner, espo_url = await _start(espo, host)
+    idp_runner, idp_url = await _start(idp, host)
     environ = {
+        "DEMO_IDP_URL": idp_url,
+        "DEMO_IDP_SECRET": idp_secret,
         "DEMO_PUBLIC_JWK": json.dumps(jwk),
         "DEMO_CIVI_URL": civi_url,
         "DEMO_ESPO_URL": espo_url,
@@ -112,7 +129,8 @@ async def _demo(host: str, port: int, root_port: int, exit_after: float | None) 
     )
     for secret in config.secrets:
         register_secret(secret)
-    # No kid, jti or nbf: a short ES256 token (some Espo clients cap X-Api-Key at 255 characters).
+    # ES256 without kid, jti or nbf is still about 275 characters: too long for Espo clients that cap
+    # X-Api-Key at 255. Those use the opaque token (64 characters), checked by introspection at the IdP.
     token = mint_token(
         private_pem,
         issuer=ISSUER,
@@ -122,11 +140,22 @@ async def _demo(host: str, port: int, root_port: int, exit_after: float | None) 
         lifetime_seconds=8 * 3600,
         extra={"jti": None, "nbf": None},
     )
+    form = {"grant_type": "client_credentials", "subject": SUBJECT, "lifetime": str(8 * 3600)}
+    opaque = await request_token(idp_url + TOKEN_PATH, MINTER, minter_secret, form)
     base, root = f"http://{host}:{port}", f"http://{host}:{root_port}"
     print(f"crm-auth-gateway demo on {base}  (sandbox CiviCRM {civi_url}, sandbox EspoCRM {espo_url})")
     print(f"EspoCRM at a root URL: {root}  (its own port: clients that drop the base path use this)")
     print(f"config: {demo_config_path()}\n")
     print(f"TOKEN={token}\n")
+    print(
+        f"# The same integration with an opaque access token ({len(opaque)} characters;"
+        f" the JWT has {len(token)}),"
+    )
+    print(f"# from the sandbox IdP at {idp_url}, for clients that refuse keys over 255 characters:")
+    print(f"OPAQUE_TOKEN={opaque}")
+    mint_line = f"crm-gateway token --opaque --idp {idp_url} --client-id {MINTER} --sub {SUBJECT}"
+    print(f"# another one: CRM_GATEWAY_CLIENT_SECRET={minter_secret} {mint_line}")
+    print(f"curl -s -H 'X-Api-Key: {opaque}' '{root}/api/v1/Lead?maxSize=5'\n")
     print("\n".join(curl_lines(base, token, root)))
     print("\nCtrl-C stops everything. Access log lines follow.\n", flush=True)
     stop = asyncio.Event()
@@ -138,6 +167,7 @@ async def _demo(host: str, port: int, root_port: int, exit_after: float | None) 
     finally:
         await civi_runner.cleanup()
         await espo_runner.cleanup()
+        await idp_runner.cleanup()
 
 
 def run_demo(

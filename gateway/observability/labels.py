@@ -29,7 +29,7 @@ AUTH_REASONS: frozenset[str] = _words(
     """
     missing-token multiple-tokens token-too-large malformed-token invalid-token bad-signature
     unsupported-algorithm unknown-key wrong-issuer wrong-audience missing-claim invalid-claim
-    token-expired token-not-yet-valid lifetime-too-long no-identity
+    token-expired token-not-yet-valid lifetime-too-long no-identity inactive-token token-revoked
     """
 )
 DECISIONS: frozenset[str] = frozenset({"allow", "deny", "shadow-deny", "error", "ratelimited"})
@@ -37,6 +37,8 @@ UPSTREAM_REJECT_REASONS: frozenset[str] = frozenset({"queue_full", "breaker_open
 JWKS_OUTCOMES: frozenset[str] = frozenset({"ok", "not_modified", "error", "timeout", "invalid", "cooldown"})
 LIMITER_FALLBACK_MODES: frozenset[str] = frozenset({"allow", "deny", "local", "memory"})
 RELOAD_OUTCOMES: frozenset[str] = frozenset({"ok", "error", "unchanged"})
+INTROSPECTION_OUTCOMES: frozenset[str] = frozenset({"active", "inactive", "refused", "error"})
+REVOCATION_REASONS: frozenset[str] = frozenset({"jti", "sub", "client", "unavailable"})
 
 _SAFE_FREE_VALUE = re.compile(r"[A-Za-z0-9_.:@/+#*=,-]{1,128}")
 

@@ -124,6 +124,16 @@ class GatewayMetrics:
             ["issuer_index"],
             "max",
         )
+        self.introspections = counter(
+            "introspections",
+            "Token introspection requests per configured issuer (by index), by outcome.",
+            ["issuer_index", "outcome"],
+        )
+        self.revocation_refusals = counter(
+            "revocation_refusals",
+            "Tokens refused by the revocation list: by what matched (jti, sub, client) or unavailable.",
+            ["reason"],
+        )
         self.redis_errors = counter("redis_errors", "Redis commands of the rate limiter that failed.")
         self.limiter_fallbacks = counter(
             "limiter_fallbacks", "Rate-limit decisions taken by the on_error fallback.", ["mode"]
@@ -274,6 +284,14 @@ class GatewayMetrics:
         now = self._clock()
         for index, at in self._key_fetched_at.items():
             self.jwks_key_age.labels(index).set(max(0.0, now - at))
+
+    def introspection(self, issuer_index: int, outcome: str) -> None:
+        self.introspections.labels(
+            lb.index_label(issuer_index), lb.one_of(outcome, lb.INTROSPECTION_OUTCOMES)
+        ).inc()
+
+    def revocation_refusal(self, reason: str) -> None:
+        self.revocation_refusals.labels(lb.one_of(reason, lb.REVOCATION_REASONS)).inc()
 
     def redis_error(self) -> None:
         self.redis_errors.inc()

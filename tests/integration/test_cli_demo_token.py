@@ -41,7 +41,7 @@ async def test_demo_serves_the_curl_lines_it_prints() -> None:
     try:
         assert proc.stdout is not None
         token, printed, deadline = "", "", time.monotonic() + 15
-        while not token and time.monotonic() < deadline:
+        while "Ctrl-C" not in printed and time.monotonic() < deadline:
             line = proc.stdout.readline()
             printed += line
             if line.startswith("TOKEN="):
@@ -64,6 +64,10 @@ async def test_demo_serves_the_curl_lines_it_prints() -> None:
             async with http.get(f"{base}/espo/api/v1/Lead?maxSize=5", headers={"X-Api-Key": token}) as resp:
                 assert resp.status == 200 and (await resp.json())["list"]
             root = f"http://127.0.0.1:{root_port}"
+            opaque = next(x for x in printed.splitlines() if x.startswith("OPAQUE_TOKEN=")).split("=", 1)[1]
+            assert 40 <= len(opaque) <= 100 and len(token) > 255
+            async with http.get(f"{root}/api/v1/Lead", headers={"X-Api-Key": opaque}) as resp:
+                assert resp.status == 200 and (await resp.json())["list"]
             assert f"EspoCRM at a root URL: {root}" in printed
             async with http.get(f"{root}/api/v1/Lead?maxSize=5", headers={"X-Api-Key": token}) as resp:
                 assert resp.status == 200 and (await resp.json())["list"]
