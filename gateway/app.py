@@ -19,6 +19,7 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline import handle
 from gateway.ratelimit.base import Limiter
 from gateway.ratelimit.factory import build_limiter
+from gateway.revocation.checker import RevocationChecker, build_store
 from gateway.routing import Router
 from gateway.runtime import Runtime, upstream_runtimes
 
@@ -51,6 +52,12 @@ async def build_runtime(
             on_jwks_fetch=on_jwks_fetch,
             on_introspection=lambda issuer, outcome: metrics.introspection(
                 issuer_index.get(issuer, -1), outcome
+            ),
+            revocations=RevocationChecker(
+                build_store(config.revocation, clock),
+                on_error=config.revocation.on_error,
+                leeway_seconds=config.auth.leeway_seconds,
+                on_refusal=metrics.revocation_refusal,
             ),
         )
     runtime = Runtime(

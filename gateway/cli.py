@@ -1,4 +1,4 @@
-"""crm-gateway serve | check | explain | token | demo."""
+"""crm-gateway serve | check | explain | token | revoke | revocations | frontend | demo."""
 
 from __future__ import annotations
 
@@ -61,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
 
     token_arguments(token)
 
+    from gateway.commands.revoke import add_list_arguments, add_revoke_arguments
+
+    add_revoke_arguments(
+        sub.add_parser("revoke", help="revoke tokens before exp (by jti, sub or client)"), DEFAULT_CONFIG
+    )
+    add_list_arguments(
+        sub.add_parser("revocations", help="list the revocation list's live entries"), DEFAULT_CONFIG
+    )
+
     front = sub.add_parser("frontend", help="print an nginx or Caddy config for decision mode")
     from gateway.commands.frontend import add_arguments as frontend_arguments
 
@@ -122,6 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.commands.token import token
 
             return token(args)
+        if args.command == "revoke":
+            from gateway.commands.revoke import revoke
+
+            return revoke(args)
+        if args.command == "revocations":
+            from gateway.commands.revoke import revocations
+
+            return revocations(args)
         if args.command == "frontend":
             from gateway.commands.frontend import frontend
 

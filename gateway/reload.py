@@ -84,11 +84,16 @@ def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
     o, n = old.observability, new.observability
     changed = {
         "listen": old.listen != new.listen,
+        "upstreams[].match.port": _ports(old) != _ports(new),
         "observability.admin": (o.admin_host, o.admin_port) != (n.admin_host, n.admin_port),
         "observability.metrics": o.metrics != n.metrics,
         "observability.principal_label": o.principal_label != n.principal_label,
     }
     return [key for key, differs in changed.items() if differs]
+
+
+def _ports(config: GatewayConfig) -> set[int]:
+    return {up.port for up in config.upstreams if up.port is not None}
 
 
 def _widen_label_bounds(metrics: GatewayMetrics, config: GatewayConfig) -> None:
@@ -154,7 +159,8 @@ class Reloader:
             for secret in config.secrets:
                 register_secret(secret)
             shared = old.limiter if old.config.ratelimit == config.ratelimit else None
-            auth = old.authenticator if old.config.auth == config.auth else None
+            same_auth = (old.config.auth, old.config.revocation) == (config.auth, config.revocation)
+            auth = old.authenticator if same_auth else None
             try:
                 runtime = await build_runtime(config, metrics, old.clock, limiter=shared, authenticator=auth)
             except Exception as exc:

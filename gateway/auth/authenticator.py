@@ -28,6 +28,7 @@ from gateway.auth.keys import HMAC_ALGORITHMS, VerificationKey, parse_key_text, 
 from gateway.auth.principal import Principal
 from gateway.auth.settings import AuthSettings, IssuerSettings, validate
 from gateway.errors import AuthenticationError
+from gateway.revocation.checker import RevocationChecker
 from gateway.secrets import Secret
 
 
@@ -56,6 +57,7 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
         on_jwks_fetch: FetchOutcome | None = None,
         on_introspection: Callable[[str, str], None] | None = None,
+        revocations: RevocationChecker | None = None,
     ) -> None:
         validate(settings)
         self._settings = settings
@@ -76,6 +78,7 @@ class Authenticator:
             for issuer in settings.issuers
             if issuer.introspection is not None
         ]
+        self.revocations = revocations
         self._started = False
         self.signature_checks = 0
         """How many signature verifications ran (the cache makes a repeated token cost none)."""
@@ -117,6 +120,8 @@ class Authenticator:
             cache.start_background_refresh()
 
     async def close(self) -> None:
+        if self.revocations is not None:
+            await self.revocations.close()
         for cache in self._jwks_caches():
             await cache.close()
         if self._owns_session and self._session is not None:
@@ -134,7 +139,14 @@ class Authenticator:
         return {name: i.jwks.age_seconds() for name, i in self._issuers.items() if i.jwks is not None}
 
     async def authenticate(self, token: str) -> Principal:
-        """The verified caller, or AuthenticationError with a stable ``reason`` (never the token)."""
+        """The verified caller, or AuthenticationError with a stable ``reason`` (never the token); then
+        the revocation list, on every path (a cached token too)."""
+        principal = await self._verified(token)
+        if self.revocations is not None:
+            await self.revocations.check(principal)
+        return principal
+
+    async def _verified(self, token: str) -> Principal:
         settings = self._settings
         limit = settings.max_token_bytes
         if len(token) > limit or len(token.encode("utf-8", "replace")) > limit:

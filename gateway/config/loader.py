@@ -22,6 +22,7 @@ from gateway.config.model import (
     UpstreamConfig,
 )
 from gateway.config.refs import SecretResolver
+from gateway.config.revocation import parse_revocation
 from gateway.config.source import Section, load_yaml_file, load_yaml_text
 from gateway.decision.config import parse_decision
 from gateway.dialects import registry as dialects
@@ -60,6 +61,8 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
     policies = _policies(root, file, upstream_dialects)
     ratelimit = _ratelimit(root.section("ratelimit", {"backend": "memory"}), refs, upstream_dialects)
     observability = _observability(root.section("observability", {}))
+    limiter_url = ratelimit.url if ratelimit.backend == "redis" else None
+    revocation = parse_revocation(root.section("revocation", {}), refs, limiter_url)
     decision = parse_decision(root.section("decision", {}), upstreams, policies)
     root.done()
     check_listeners(root.section("upstreams"), listen.port, observability.admin_port, upstreams)
@@ -76,6 +79,7 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
         secrets=tuple(refs.secrets),
         decision=decision,
         lookups=lookups,
+        revocation=revocation,
     )
 
 

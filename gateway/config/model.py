@@ -11,6 +11,7 @@ from gateway.dialects.base import Dialect
 from gateway.identity.spec import IdentityRule, LookupConfig
 from gateway.policy.engine import PolicySet
 from gateway.policy.model import LimitRule
+from gateway.revocation.settings import RevocationConfig
 from gateway.secrets import Secret
 from gateway.signers.base import Signer
 
@@ -99,6 +100,7 @@ class GatewayConfig:
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     lookups: Mapping[str, LookupConfig] = field(default_factory=dict)
+    revocation: RevocationConfig = field(default_factory=RevocationConfig)
 
     def upstream(self, name: str) -> UpstreamConfig:
         for up in self.upstreams:

@@ -18,6 +18,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["jwks"] = runtime.authenticator.ready()
         if runtime.config.ratelimit.backend == "redis" and runtime.config.ratelimit.on_error == "deny":
             checks["redis"] = await runtime.limiter.ping()
+        revocations = runtime.authenticator.revocations
+        if runtime.config.revocation.backend == "redis" and runtime.config.revocation.on_error == "deny":
+            checks["revocation"] = revocations is not None and await revocations.ready()
     ready = all(checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not-ready", "checks": checks}, status=200 if ready else 503

@@ -158,6 +158,11 @@ class Secrets:
             algorithm = next((a for a in wanted if a in ASYMMETRIC_ALGORITHMS), "RS256")
             pem, jwk = _dev_key(algorithm)
             return pem if last == "pem" else jwk
+        if last == "private_key" and "introspection" in path:
+            algorithm = root["identity"]["issuers"][path[2]]["introspection"].get(
+                "assertion_algorithm", "RS256"
+            )
+            return generate_dev_key(algorithm)[0]
         if last == "sign_keys":
             return "jwt-hs256:hkdf-sha256:" + secrets.token_hex(16)
         if last == "jwks_url":

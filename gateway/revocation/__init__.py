@@ -1,0 +1,1 @@
+"""Revoking tokens before their ``exp``: a deny-list by jti, subject and client id (see checker.py)."""
