@@ -55,7 +55,11 @@ FAILURES: dict[str, tuple[str | None, str, str]] = {
     "bad_url": (None, "upstreams.espo.url", "must be an absolute http:// or https:// URL"),
     "url_with_query": (None, "upstreams.espo.url", "must not carry a query or fragment"),
     "missing_url": (None, "upstreams.espo.url", "required key is missing"),
-    "no_match_rule": (None, "upstreams.espo.match", "give match.path_prefix, match.host, match.port or a combination"),
+    "no_match_rule": (
+        None,
+        "upstreams.espo.match",
+        "give match.path_prefix, match.host, match.port or a combination",
+    ),
     "unknown_upstream_in_identities": (
         None,
         "identities[0].sugar",
