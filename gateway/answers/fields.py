@@ -19,7 +19,20 @@ from typing import Any
 from gateway.answers.errors import AnswerUnreadable
 
 FieldsOf = Callable[[str], tuple[str, ...]]
-_MEDIA = ("image/", "audio/", "video/", "font/")
+_MEDIA = (
+    "image/",
+    "audio/",
+    "video/",
+    "font/",
+    "application/pdf",
+    "application/zip",
+    "application/vnd.openxmlformats-",
+    "application/vnd.oasis.opendocument.",
+    "application/msword",
+    "application/vnd.ms-",
+)
+"""Files (attachments, documents): their bytes are no field of an answer and mostly compressed, so the
+field filter does not read them; the credential guard still runs over them."""
 _XML_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?(?:/>|>[^<]*</\1\s*>)")
 _XML_OPEN = re.compile(rb"<([A-Za-z_][\w.:-]*)[\s/>]")
 
@@ -38,7 +51,7 @@ class FieldFilter:
         return self._denied
 
     def inspects(self, content_type: str) -> bool:
-        """Whether answers of this media type go through the filter (media files do not)."""
+        """Whether answers of this media type go through the filter (files do not)."""
         return not content_type.lower().startswith(_MEDIA)
 
     def denies(self, key: str) -> bool:

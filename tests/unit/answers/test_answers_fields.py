@@ -91,4 +91,7 @@ def test_what_cannot_be_filtered_is_refused(body: bytes, kind: str) -> None:
 def test_text_without_a_denied_name_and_media_pass() -> None:
     assert CIVI.apply(b"<html>ok</html>", "text/html") == b"<html>ok</html>"
     assert not CIVI.inspects("image/png")
+    assert not CIVI.inspects("application/pdf")
+    assert not CIVI.inspects("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     assert CIVI.inspects("application/octet-stream")
+    assert CIVI.inspects("text/csv; charset=utf-8")
