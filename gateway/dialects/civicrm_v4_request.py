@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gateway.auth.slots import PARAM_SLOTS
 from gateway.dialects.civicrm_inputs import CREDENTIAL_PARAMS
 from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Sources
 from gateway.dialects.civicrm_v4_actions import UNKNOWN_PARAMETER, params_of
@@ -35,7 +36,7 @@ def _unknown(name: str, where: str) -> BadRequest:
 
 
 def _tolerated(name: str, allowed: frozenset[str]) -> bool:
-    return name in CREDENTIAL_PARAMS or name in ROUTE_PARAMS or name in allowed
+    return name in CREDENTIAL_PARAMS or name in PARAM_SLOTS or name in ROUTE_PARAMS or name in allowed
 
 
 def merge_query(

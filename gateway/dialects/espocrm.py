@@ -40,7 +40,7 @@ METHOD_OVERRIDE_PARAM = "_method"
 STATUS_REASON = "X-Status-Reason"
 _MAX_REASON_LENGTH = 200
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_KNOWN_OPTIONS = ("api_path", "link_map", "allow_unknown_links")
+_KNOWN_OPTIONS = ("api_path", "link_map", "allow_unknown_links", "allow_parameters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,8 @@ class EspoOptions:
     """Where the REST API lives below the upstream URL; ``""`` when the upstream URL is the API base."""
     links: Mapping[str, Mapping[str, str]] | None = None
     allow_unknown_links: bool = False
+    allow_parameters: frozenset[str] = frozenset()
+    """List parameters let through unmodelled (an escape hatch; ``check`` warns)."""
 
 
 def ucfirst(name: str) -> str:
@@ -73,7 +75,11 @@ class EspoDialect:
         opts = options or EspoOptions()
         self.api_path = opts.api_path
         self.links = merge_links(BUILTIN_LINKS, opts.links or {})
-        self._classifier = Classifier(self.links, opts.allow_unknown_links)
+        self._classifier = Classifier(self.links, opts.allow_unknown_links, opts.allow_parameters)
+        self.weakenings = tuple(
+            f"allow_parameters lets '{name}' through unmodelled (weakens the positive model)"
+            for name in sorted(opts.allow_parameters)
+        )
 
     # -- paths -----------------------------------------------------------------------------------
 
@@ -207,7 +213,10 @@ def parse_options(options: Mapping[str, Any], where: str) -> EspoOptions:
     allow = options.get("allow_unknown_links", False)
     if not isinstance(allow, bool):
         raise _config_error(options, where, "allow_unknown_links", "expected true or false")
-    return EspoOptions(_api_path(options, where), _link_map(options, where), allow)
+    params = options.get("allow_parameters", [])
+    if not isinstance(params, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in params):
+        raise _config_error(options, where, "allow_parameters", "expected a list of parameter names")
+    return EspoOptions(_api_path(options, where), _link_map(options, where), allow, frozenset(params))
 
 
 def create(options: Mapping[str, Any], where: str) -> EspoDialect:

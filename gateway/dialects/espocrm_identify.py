@@ -18,11 +18,10 @@ from gateway.dialects.espocrm_params import (
     ids_of,
     json_body,
     search_fields_from_object,
-    search_fields_from_query,
     string_field,
-    where_attributes,
 )
 from gateway.dialects.espocrm_routes import RouteMatch, is_entity_name
+from gateway.dialects.espocrm_where import list_reads, where_reads
 
 READ, CREATE, EDIT, DELETE, STREAM = "read", "create", "edit", "delete", "stream"
 
@@ -75,7 +74,10 @@ def needs_body(match: RouteMatch) -> bool:
 class Classifier:
     """Turns a matched route into operations; built once per upstream from its link map."""
 
-    def __init__(self, links: LinkMap, allow_unknown_links: bool) -> None:
+    def __init__(
+        self, links: LinkMap, allow_unknown_links: bool, allow_parameters: frozenset[str] = frozenset()
+    ) -> None:
+        self.allow_parameters = allow_parameters
         self.links = links
         self.allow_unknown_links = allow_unknown_links
         self._kinds: dict[str, Callable[[RouteMatch, RequestView, str], list[Operation]]] = {
@@ -109,7 +111,7 @@ class Classifier:
     # -- records ---------------------------------------------------------------------------------
 
     def _list(self, match: RouteMatch, view: RequestView, entity: str) -> list[Operation]:
-        fields = search_fields_from_query(view.query)
+        fields = list_reads(view.query.items(), self.allow_parameters)
         return [Operation(entity, READ, fields=frozenset(fields)), *self._foreign(entity, fields)]
 
     def _create(self, match: RouteMatch, view: RequestView, entity: str) -> list[Operation]:
@@ -158,7 +160,7 @@ class Classifier:
 
     def _link_read(self, match: RouteMatch, view: RequestView, entity: str) -> list[Operation]:
         link = match.params["link"]
-        fields = search_fields_from_query(view.query)
+        fields = list_reads(view.query.items(), self.allow_parameters)
         ops = [Operation(entity, READ, record_ids=(match.params["id"],))]
         ops.extend(self._linked(entity, link, READ, "link", fields=frozenset(fields)))
         target = linked_entity(self.links, entity, link)
@@ -170,7 +172,7 @@ class Classifier:
         link = match.params["link"]
         body = json_body(view, required=False)
         ids = ids_of(body.get("id")) + ids_of(body.get("ids"))
-        fields = where_attributes(body.get("where")) if body.get("massRelate") else set()
+        fields = where_reads(body.get("where")) if body.get("massRelate") else set()
         ops = [Operation(entity, EDIT, record_ids=(match.params["id"],))]
         ops.extend(self._linked(entity, link, EDIT, "link", fields=frozenset(fields), record_ids=ids))
         target = linked_entity(self.links, entity, link)
@@ -226,7 +228,7 @@ class Classifier:
 
 def _selection_fields(params: dict[str, Any]) -> set[str]:
     """Fields named by a mass action's or export's record selection (``where``, ``searchParams``)."""
-    fields = where_attributes(params.get("where"))
+    fields = where_reads(params.get("where"))
     for key in ("searchParams", "selectData"):
         nested = params.get(key)
         if isinstance(nested, dict):

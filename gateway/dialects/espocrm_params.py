@@ -12,14 +12,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from multidict import MultiDictProxy
-
 from gateway.dialects.base import RequestView
+from gateway.dialects.espocrm_where import where_reads
 from gateway.errors import BadRequest
 
 JSON_TYPE = "application/json"
-_MAX_DEPTH = 64
-"""How deep a ``where`` tree is walked; anything deeper is refused rather than half-read."""
 
 
 def espo_content_type(view: RequestView) -> str | None:
@@ -79,24 +76,6 @@ def ids_of(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def where_attributes(where: Any) -> set[str]:
-    """Every ``attribute`` / ``field`` named anywhere in a where tree (nested groups included)."""
-    found: set[str] = set()
-    stack: list[tuple[Any, int]] = [(where, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > _MAX_DEPTH:
-            raise BadRequest("Search conditions are nested too deeply.", reason="bad-search-params")
-        if isinstance(node, dict):
-            for key in ("attribute", "field"):
-                if isinstance(node.get(key), str):
-                    found.add(node[key])
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return found
-
-
 def _names(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield from (part.strip() for part in value.split(",") if part.strip())
@@ -110,7 +89,7 @@ def search_fields_from_object(params: dict[str, Any]) -> set[str]:
     for key in ("select", "attributeSelect", "orderBy", "sortBy", "attributeList", "fieldList"):
         fields.update(_names(params.get(key)))
     for key in ("where", "whereGroup"):
-        fields |= where_attributes(params.get(key))
+        fields |= where_reads(params.get(key))
     return fields
 
 
@@ -118,32 +97,6 @@ def php_key(name: str) -> str:
     """A query parameter name as PHP registers it: a NUL ends it (PHP reads a C string) and leading
     spaces are dropped, so `` where[0][attribute]`` is ``where[0][attribute]`` to the server."""
     return name.split("\x00", 1)[0].lstrip(" ")
-
-
-def _is_where_attribute_key(key: str) -> bool:
-    """``where[0][attribute]``, ``whereGroup[1][value][0][field]``... (read loosely: a superset)."""
-    lowered = key.lower()
-    nested = lowered.startswith(("where", "searchparams["))
-    return nested and ("attribute" in lowered or "field" in lowered)
-
-
-def search_fields_from_query(query: MultiDictProxy[str]) -> set[str]:
-    """Fields a list request reads: ``select``/``attributeSelect``, ``orderBy``/``sortBy``, the
-    attributes of ``where[...]`` conditions and of a ``searchParams`` JSON. Every occurrence of a
-    repeated key counts (PHP keeps the last one; a superset is the safe reading)."""
-    fields: set[str] = set()
-    for raw_key, value in query.items():
-        key = php_key(raw_key)
-        if key.split("[", 1)[0] in ("select", "attributeSelect", "orderBy", "sortBy"):
-            fields.update(_names(value))
-        elif _is_where_attribute_key(key):
-            fields.add(value)
-        elif key == "searchParams":
-            parsed = parse_json(value, "searchParams")
-            if not isinstance(parsed, dict):
-                raise BadRequest("searchParams must be a JSON object.", reason="bad-search-params")
-            fields |= search_fields_from_object(parsed)
-    return fields
 
 
 def dotted_links(fields: set[str]) -> set[str]:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from gateway.sandbox.espocrm_where import WhereError, matching, search_params
+
 Record = dict[str, Any]
 
 ENTITY_TYPES = ("Lead", "Account", "Contact", "Opportunity")
@@ -62,8 +64,10 @@ class EspoError(Exception):
         self.reason = reason
 
 
-def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+def _int_param(params: Mapping[str, Any], name: str, default: int) -> int:
     raw = params.get(name)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
     if raw is None or raw == "":
         return default
     try:
@@ -73,19 +77,6 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
     if value < 0:
         raise EspoError(400, f"{name} must not be negative.")
     return value
-
-
-def _where_equals(params: Mapping[str, str]) -> list[tuple[str, str]]:
-    """``where[i][type]=equals&where[i][attribute]=a&where[i][value]=v`` items (other types refused)."""
-    items: list[tuple[str, str]] = []
-    index = 0
-    while f"where[{index}][type]" in params:
-        kind = params[f"where[{index}][type]"]
-        if kind != "equals":
-            raise EspoError(400, f"Sandbox supports only 'equals' where items, not '{kind}'.")
-        items.append((params.get(f"where[{index}][attribute]", ""), params.get(f"where[{index}][value]", "")))
-        index += 1
-    return items
 
 
 def _id_list(data: Mapping[str, Any], what: str) -> list[str]:
@@ -161,27 +152,27 @@ class EspoStore:
             raise EspoError(400, "Bad payload: a JSON object is expected.")
         return {key: value for key, value in data.items() if key not in ("id", "createdAt", "modifiedAt")}
 
-    def _page(self, records: Iterable[Record], params: Mapping[str, str]) -> Record:
+    def _page(self, records: Iterable[Record], query: Mapping[str, str]) -> Record:
+        try:
+            params = search_params(query.items())
+            found = matching(records, params.get("where"))
+        except WhereError as error:
+            raise EspoError(400, str(error)) from None
         max_size = _int_param(params, "maxSize", MAX_SIZE_LIMIT)
         if max_size > MAX_SIZE_LIMIT:
             raise EspoError(403, f"Max size should not exceed {MAX_SIZE_LIMIT}. Use offset and limit.")
         offset = _int_param(params, "offset", 0)
-        wanted = _where_equals(params)
-        text = (params.get("q") or params.get("textFilter") or "").lower()
-        found = [
-            record
-            for record in records
-            if all(str(record.get(attribute)) == value for attribute, value in wanted)
-            and text in str(record.get("name", "")).lower()
-        ]
+        text = str(params.get("q") or params.get("textFilter") or "").lower()
+        found = [record for record in found if text in str(record.get("name", "")).lower()]
         order_by = params.get("orderBy")
-        if order_by:
-            descending = params.get("order") == "desc"
+        if isinstance(order_by, str) and order_by:
+            descending = str(params.get("order", "")).lower() == "desc"
             found.sort(key=lambda record: str(record.get(order_by, "")), reverse=descending)
-        select = [name for name in (params.get("select") or "").split(",") if name]
+        select = params.get("select") or ""
+        names = select.split(",") if isinstance(select, str) else [str(n) for n in select]
         page = found[offset : offset + max_size]
-        if select:
-            page = [{key: record.get(key) for key in ["id", *select]} for record in page]
+        if any(names):
+            page = [{key: record.get(key) for key in ["id", *filter(None, names)]} for record in page]
         return {"total": len(found), "list": [dict(record) for record in page]}
 
     # --- relationships ----------------------------------------------------------------------

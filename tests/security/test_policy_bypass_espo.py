@@ -102,12 +102,19 @@ PROBES: dict[str, Probe] = {
         "GET", f"{API}/Contact?%20searchParams={q({'where': ACCOUNT_WHERE})}"
     ),
     "where-key-with-nul-php-truncates": Probe(
-        "GET", f"{API}/Contact?where%00x[0][type]=isNotNull&where[0][attribute%00x]=account.name"
+        "GET",
+        f"{API}/Contact?where%00x[0][type]=isNotNull&where[0][attribute%00x]=account.name",
+        status=400,
+        reason="bad-where",
     ),
-    "select-as-php-array": Probe("GET", f"{API}/Contact?select[]=account.name"),
+    "select-as-php-array": Probe(
+        "GET", f"{API}/Contact?select[]=account.name", status=400, reason="ambiguous-parameter"
+    ),
     "searchParams-as-php-array": Probe(
         "GET",
         f"{API}/Contact?searchParams[where][0][type]=isNotNull&searchParams[where][0][attribute]=account.id",
+        status=400,
+        reason="ambiguous-parameter",
     ),
     "kanban-of-account": Probe("GET", f"{API}/Kanban/Account"),
     # -- routes that carry the entity in the body -------------------------------------------------

@@ -26,7 +26,7 @@ policy: contact-reads
 subjects: {principals: [svc-test]}
 entities:
   Contact: {get: allow, getsingle: allow, getcount: allow, getlist: allow, getvalue: allow, getoptions: allow,
-            getfield: allow, getfields: allow, autocomplete: allow}
+            getfield: allow, getfields: allow, autocomplete: allow, read: allow}
   Email: {get: allow}
 """
 DECIDED_READS = (
@@ -41,6 +41,7 @@ protected field is ``first_name``."""
 V4 = "/civi-jwt/civicrm/ajax/api4"
 AJAX = "/civi-jwt/civicrm/ajax/rest"
 WP_REST = "/civi-keys/wp-json/civicrm/v3/rest"
+ESPO = "/espo-key/api/v1/Contact"
 JSON = "application/json"
 DENIED = {"status": 403, "reason": "policy-denied"}
 ON_CONTACT = ["e.contact_id", "=", "id"]
@@ -64,6 +65,26 @@ def get(target: str, **kw: Any) -> Probe:
 def post(target: str, pairs: dict[str, Any], **kw: Any) -> Probe:
     body = "&".join(f"{k}={q(v)}" for k, v in pairs.items()).encode()
     return Probe("POST", target, body, FORM, **kw)
+
+
+def where(*items: dict[str, Any], **extra: str) -> str:
+    """``where[i][key]=value`` pairs as EspoCRM's list route reads them (PHP brackets)."""
+    pairs: list[str] = []
+
+    def emit(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                emit(f"{prefix}[{key}]", inner)
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                emit(f"{prefix}[{index}]", inner)
+        else:
+            pairs.append(f"{prefix}={q(str(value))}")
+
+    for index, item in enumerate(items):
+        emit(f"where[{index}]", item)
+    pairs.extend(f"{k}={q(v)}" for k, v in extra.items())
+    return f"{ESPO}?" + "&".join(pairs)
 
 
 def wp(body: dict[str, Any], **kw: Any) -> Probe:
@@ -206,6 +227,63 @@ def refused(field: str, protected: dict[str, Any]) -> dict[str, Probe]:
         "v3-json-api_key": get(
             v3(entity="Contact", action="get", json={"api_key": "x"}), status=400, reason="credential-in-body"
         ),
+        # 6. EspoCRM where items that name links, and list parameters
+        "espo-linkedWith-opportunities": get(
+            where({"type": "linkedWith", "attribute": "opportunities", "value": ["o1"]}), **DENIED
+        ),
+        "espo-notLinkedWith-account": get(
+            where({"type": "notLinkedWith", "attribute": "account", "value": ["a1"]}), **DENIED
+        ),
+        "espo-linkedWithAll-cases": get(
+            where({"type": "linkedWithAll", "attribute": "cases", "value": ["c"]}), **DENIED
+        ),
+        "espo-isLinked-meetings": get(where({"type": "isLinked", "attribute": "meetings"}), **DENIED),
+        "espo-isNotLinked-calls": get(where({"type": "isNotLinked", "attribute": "calls"}), **DENIED),
+        "espo-isUserFromTeams": get(
+            where({"type": "isUserFromTeams", "attribute": "assignedUser", "value": "t1"}), **DENIED
+        ),
+        "espo-columnEquals-accounts": get(
+            where({"type": "columnEquals", "attribute": "accounts", "value": "x"}), **DENIED
+        ),
+        "espo-linkedWith-in-or": get(
+            where({"type": "or", "value": [{"type": "isLinked", "attribute": "opportunities"}]}), **DENIED
+        ),
+        "espo-linkedWith-in-subQueryIn": get(
+            where({"type": "subQueryIn", "value": [{"type": "isLinked", "attribute": "opportunities"}]}),
+            **DENIED,
+        ),
+        "espo-linkedWith-in-not": get(
+            where({"type": "not", "value": [{"type": "isLinked", "attribute": "opportunities"}]}), **DENIED
+        ),
+        "espo-linkedWith-via-field-key": get(where({"type": "isLinked", "field": "opportunities"}), **DENIED),
+        "espo-whereGroup-linkedWith": get(
+            where({"type": "isLinked", "attribute": "opportunities"}).replace("where[", "whereGroup["),
+            **DENIED,
+        ),
+        "espo-searchParams-linkedWith": get(
+            f"{ESPO}?searchParams={q({'where': [{'type': 'isLinked', 'attribute': 'opportunities'}]})}",
+            **DENIED,
+        ),
+        "espo-orderBy-foreign": get(f"{ESPO}?orderBy=account.name", **DENIED),
+        "espo-expression-item": get(
+            where({"type": "expression", "attribute": "CONCAT:(account.name,'x')"}),
+            status=400,
+            reason="bad-where",
+        ),
+        "espo-unknown-where-type": get(
+            where({"type": "frobnicate", "attribute": "name"}), status=400, reason="unknown-where-type"
+        ),
+        "espo-item-unknown-key": get(
+            where({"type": "equals", "attribute": "name", "value": "x", "link": "account"}),
+            status=400,
+            reason="bad-where",
+        ),
+        "espo-unknown-list-param": get(f"{ESPO}?frobnicate=1", status=400, reason="unknown-parameter"),
+        "espo-searchParams-beside-where": get(
+            where({"type": "isNull", "attribute": "name"}, searchParams="{}"),
+            status=400,
+            reason="ambiguous-parameter",
+        ),
         # 7. routing inside the payload
         "v3-json-entity": get(
             v3(entity="Contact", action="get", json={"entity": "Activity"}),
@@ -237,6 +315,25 @@ ALLOWED: dict[str, Probe] = {
     "v4-index-number": get(f"{V4}/Contact/get?index=0", status=200),
     "v3-getsingle": get(v3(entity="Contact", action="getsingle", id=42), status=200),
     "v3-getcount-lowercase": get(v3(entity="contact", action="getcount"), status=200),
+    "espo-own-field-filters": get(
+        where(
+            {"type": "equals", "attribute": "lastName", "value": "Doe"},
+            {"type": "or", "value": [{"type": "isNotNull", "attribute": "emailAddress"}]},
+            select="id,lastName",
+            orderBy="lastName",
+            order="asc",
+            maxSize="5",
+            offset="0",
+        ),
+        status=200,
+    ),
+    "espo-searchParams-own-fields": get(
+        f"{ESPO}?searchParams={q({'where': [{'type': 'contains', 'attribute': 'lastName', 'value': 'D'}]})}",
+        status=200,
+    ),
+    "espo-filters-by-name": get(
+        f"{ESPO}?primaryFilter=portalUsers&boolFilterList[]=onlyMy&textFilter=ab&q=ab", status=200
+    ),
     "v3-sort-plain": get(
         v3(entity="Contact", action="get", json={"options": {"sort": "display_name DESC"}}), status=200
     ),
@@ -247,7 +344,7 @@ REFUSED = refused("api_key", API_KEY)
 DECIDED = {
     name: probe
     for name, probe in refused("first_name", FIRST_NAME).items()
-    if probe.method == "GET" and probe.target.startswith("/civi-jwt")
+    if probe.method == "GET" and probe.target.startswith(("/civi-jwt", "/espo-key"))
 }
 
 

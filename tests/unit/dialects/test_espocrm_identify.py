@@ -261,18 +261,25 @@ def test_fields_and_ids_of_crud() -> None:
     [
         ((("select", "name,status"), ("orderBy", "createdAt")), {"name", "status", "createdAt"}),
         ((("attributeSelect", "a"), ("select", "b")), {"a", "b"}),
-        ((("select", "a"), ("select", "b")), {"a", "b"}),
+        ((("select", "a"), ("select", "b")), {"b"}),
         (
             (("where[0][type]", "equals"), ("where[0][attribute]", "status"), ("where[0][value]", "New")),
             {"status"},
         ),
-        ((("where[0][type]", "or"), ("where[0][value][0][attribute]", "deep")), {"deep"}),
-        ((("whereGroup[0][field]", "legacy"),), {"legacy"}),
+        (
+            (
+                ("where[0][type]", "or"),
+                ("where[0][value][0][type]", "isNull"),
+                ("where[0][value][0][attribute]", "deep"),
+            ),
+            {"deep"},
+        ),
+        ((("whereGroup[0][type]", "isTrue"), ("whereGroup[0][field]", "legacy")), {"legacy"}),
         (
             (
                 (
                     "searchParams",
-                    '{"select":["a"],"orderBy":"b","where":[{"type":"or","value":[{"attribute":"c"}]}]}',
+                    '{"select":["a"],"orderBy":"b","where":[{"type":"or","value":[{"type":"isNull","attribute":"c"}]}]}',
                 ),
             ),
             {"a", "b", "c"},
@@ -286,9 +293,15 @@ def test_list_fields(query: tuple[tuple[str, str], ...], fields: set[str]) -> No
 
 
 def test_foreign_attribute_in_where_reads_the_linked_entity() -> None:
-    found = ops("GET", "/api/v1/Contact", query=(("where[0][attribute]", "account.name"),))
+    found = ops(
+        "GET",
+        "/api/v1/Contact",
+        query=(("where[0][type]", "isNull"), ("where[0][attribute]", "account.name")),
+    )
     assert pairs(found) == {("Contact", "read"), ("Account", "read")}
-    found = ops("GET", "/api/v1/Contact", query=(("where[0][attribute]", "secret.name"),))
+    found = ops(
+        "GET", "/api/v1/Contact", query=(("where[0][type]", "isNull"), ("where[0][attribute]", "secret.name"))
+    )
     assert pairs(found) == {("Contact", "read"), opq("link:Contact.secret")}
 
 
@@ -324,7 +337,11 @@ def test_mass_action_fields_and_ids() -> None:
 
 
 def test_export_reads_the_exported_fields() -> None:
-    body = {"entityType": "Contact", "attributeList": ["name", "emailAddress"], "where": [{"attribute": "x"}]}
+    body = {
+        "entityType": "Contact",
+        "attributeList": ["name", "emailAddress"],
+        "where": [{"type": "isNull", "attribute": "x"}],
+    }
     found = ops("POST", "/api/v1/Export", body=body)
     read = next(op for op in found if op.action == "read")
     assert read.fields == {"name", "emailAddress", "x"}
@@ -446,7 +463,7 @@ def test_body_needed(method: str, path: str, needed: bool) -> None:
             "GET",
             "/api/v1/Lead",
             {"query": (("searchParams", '{"where":' + "[" * 100 + "]" * 100 + "}"),)},
-            "bad-search-params",
+            "bad-where",
         ),
     ],
 )

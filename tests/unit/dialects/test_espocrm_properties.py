@@ -49,7 +49,9 @@ def relationship(draw: st.DrawFn) -> tuple[str, str, str, str | None, dict[str, 
         st.one_of(
             st.fixed_dictionaries({"id": record_ids}),
             st.fixed_dictionaries({"ids": st.lists(record_ids, max_size=3)}),
-            st.fixed_dictionaries({"massRelate": st.just(True), "where": st.just([{"attribute": "name"}])}),
+            st.fixed_dictionaries(
+                {"massRelate": st.just(True), "where": st.just([{"type": "isNotNull", "attribute": "name"}])}
+            ),
         )
     )
     return method, entity, link, BUILTIN_LINKS[entity].get(link), body
@@ -80,7 +82,11 @@ def test_foreign_attributes_in_list_filters_touch_the_linked_entity(
     request: tuple[str, str, str, str | None, dict[str, Any]],
 ) -> None:
     _, entity, link, target, _ = request
-    ops = identify("GET", f"/api/v1/{entity}", query=(("where[0][attribute]", f"{link}.name"),))
+    ops = identify(
+        "GET",
+        f"/api/v1/{entity}",
+        query=(("where[0][type]", "isNull"), ("where[0][attribute]", f"{link}.name")),
+    )
     found = {(op.entity, op.action) for op in ops}
     assert (entity, "read") in found
     assert (target, "read") in found if target is not None else (OPAQUE, f"link:{entity}.{link}") in found
