@@ -139,7 +139,7 @@ PREFIXES = [
     "/",
     "",
 ]
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(codec="utf-8"), max_size=12)
 raw_bytes = st.binary(max_size=24)
 header_names = st.sampled_from(
     [
