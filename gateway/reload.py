@@ -36,6 +36,10 @@ log = logging.getLogger("gateway.reload")
 ReloadOutcome = Literal["ok", "error", "unchanged"]
 _FILE_REF = re.compile(r"\$\{file:([^}]+)\}")
 RETIRE_MARGIN_SECONDS = 5.0
+IN_PLACE_SETTLE = 3.0
+"""Seconds a file written in place must stay unchanged before a --watch reload reads it."""
+REPLACED_SETTLE = 0.2
+"""The same for a file replaced at once (a rename, a ConfigMap update)."""
 
 
 def config_fingerprint(path: str | Path) -> str:
@@ -53,6 +57,26 @@ def config_fingerprint(path: str | Path) -> str:
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
     return digest.hexdigest()
+
+
+def file_identities(path: str | Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, device, inode) of the config file and what it references: a file replaced by a rename
+    gets a new inode, one written in place keeps its own."""
+    config_file = Path(path)
+    identities = []
+    for file in (config_file, *_dependencies(_read(config_file), config_file)):
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        identities.append((str(file), stat.st_dev, stat.st_ino))
+    return tuple(identities)
+
+
+def _replaced(before: tuple[tuple[str, int, int], ...], after: tuple[tuple[str, int, int], ...]) -> bool:
+    """Whether a file present before and after now is another file (replaced, not written in place)."""
+    known = {name: (dev, ino) for name, dev, ino in before}
+    return any(name in known and known[name] != (dev, ino) for name, dev, ino in after)
 
 
 def _read(path: Path) -> bytes:
@@ -184,22 +208,30 @@ class Reloader:
         self.app[METRICS].config_reload("error")
         return "error"
 
-    async def watch(self, interval: float = 1.0, settle: float = 0.2) -> None:
+    async def watch(
+        self, interval: float = 1.0, settle: float = IN_PLACE_SETTLE, replaced_settle: float = REPLACED_SETTLE
+    ) -> None:
         """Reload when the config, a policy file or a referenced file changes (polled by content).
-        A change is acted on once: a broken edit is reported once, not every ``interval``."""
+        The content must then stay the same for ``settle`` seconds (a file written in place may be
+        written in parts), or ``replaced_settle`` when a file was replaced (a rename, a Kubernetes
+        ConfigMap's symlink swap: complete at once). A change is acted on once: a broken edit is
+        reported once, not every ``interval``."""
         seen = self.fingerprint or await asyncio.to_thread(config_fingerprint, self.path)
+        files = await asyncio.to_thread(file_identities, self.path)
         while True:
             await asyncio.sleep(interval)
             now = await asyncio.to_thread(config_fingerprint, self.path)
             if now == seen:
                 continue
+            replaced = _replaced(files, await asyncio.to_thread(file_identities, self.path))
             while True:  # let a writer finish before reading
-                await asyncio.sleep(settle)
+                await asyncio.sleep(replaced_settle if replaced else settle)
                 latest = await asyncio.to_thread(config_fingerprint, self.path)
                 if latest == now:
                     break
                 now = latest
             seen = now
+            files = await asyncio.to_thread(file_identities, self.path)
             await self.reload("file-change")
 
     def _retire_limit(self, runtime: Runtime) -> float:

@@ -41,7 +41,9 @@ DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
-    return build_config(load_yaml_file(path), str(path), environ)
+    """A config file. Its ``identities`` and ``policies`` must be present (``[]`` for none): a file read
+    while it is being written must not load as "no identities, no policies"."""
+    return build_config(load_yaml_file(path), str(path), environ, complete=True)
 
 
 def load_config_text(
@@ -50,7 +52,10 @@ def load_config_text(
     return build_config(load_yaml_text(text, file), file, environ)
 
 
-def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+def build_config(
+    data: Any, file: str, environ: Mapping[str, str] | None = None, *, complete: bool = False
+) -> GatewayConfig:
+    """``complete``: require the ``identities`` and ``policies`` sections (see ``load_config``)."""
     root = Section(data if data is not None else {}, file, "")
     refs = SecretResolver(file, environ)
     listen = _listen(root.section("listen", {}))
@@ -66,6 +71,8 @@ def build_config(data: Any, file: str, environ: Mapping[str, str] | None = None)
     decision = parse_decision(root.section("decision", {}), upstreams, policies)
     root.done()
     check_listeners(root.section("upstreams"), listen.port, observability.admin_port, upstreams)
+    if complete:
+        _require(root, "identities", "policies")
     return GatewayConfig(
         file=file,
         listen=listen,
@@ -342,6 +349,17 @@ def _max_answer_bytes(u: Section) -> int:
     if value < 1024:
         raise u.error("max_answer_bytes", "must be at least 1024 bytes")
     return value
+
+
+def _require(root: Section, *names: str) -> None:
+    for name in names:
+        if root.raw(name) is None:
+            raise ConfigError(
+                f"required; write `{name}: []` for none (a file without it may be half-written)",
+                file=root.file,
+                line=root.line,
+                key=name,
+            )
 
 
 def _policies(root: Section, file: str, upstream_dialects: Mapping[str, str]) -> PolicySet:

@@ -78,6 +78,8 @@ gateway.yaml: the user's config with the keys the chart owns set from values.
 {{- end }}
 {{- if .Values.policies }}
 {{- $_ := set $cfg "policies" (list (printf "%s/policies/" (include "crm-auth-gateway.configDir" .))) }}
+{{- else if not (hasKey $cfg "policies") }}
+{{- $_ := set $cfg "policies" (list) }}
 {{- end }}
 {{- if .Values.redis.enabled }}
 {{- if not (or .Values.redis.url .Values.redis.existingSecret) }}

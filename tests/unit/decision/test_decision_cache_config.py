@@ -48,11 +48,17 @@ def config_text(*, jwt: str = "", decided: str = "civi, espo", extra: str = "") 
     return BASE.format(jwt=jwt, decided=decided, extra=extra)
 
 
+def with_sections(text: str) -> str:
+    """A config file must name its identities and policies (``[]`` for none)."""
+    missing = [name for name in ("identities", "policies") if f"\n{name}:" not in f"\n{text}"]
+    return text + "".join(f"{name}: []\n" for name in missing)
+
+
 def run_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str, text: str | None = None
 ) -> tuple[int, str, str]:
     path = tmp_path / "gateway.yaml"
-    path.write_text(text if text is not None else config_text())
+    path.write_text(with_sections(text if text is not None else config_text()))
     code = main(["frontend", *args, "--config", str(path)])
     out, err = capsys.readouterr()
     return code, out, err

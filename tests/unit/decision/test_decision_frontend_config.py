@@ -16,6 +16,7 @@ from gateway.cli import main
 from gateway.config.loader import load_config_text
 from gateway.decision.frontend_plan import make_plan
 from gateway.errors import ConfigError
+from tests.unit.decision.test_decision_cache_config import with_sections
 
 CONFIG = """\
 listen: {host: 0.0.0.0, port: 8080}
@@ -68,7 +69,7 @@ def run_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str, config: str = CONFIG
 ) -> tuple[int, str, str]:
     path = tmp_path / "gateway.yaml"
-    path.write_text(config)
+    path.write_text(with_sections(config))
     code = main(["frontend", *args, "--config", str(path)])
     out, err = capsys.readouterr()
     return code, out, err
