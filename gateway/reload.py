@@ -3,105 +3,40 @@
 ``pipeline.handle`` reads ``State.runtime`` once, first thing, so swapping that one attribute is atomic
 for requests: each finishes on the runtime it started with. An invalid new config is refused and the
 running one stays; a log line (``file:line: key: reason``) and ``crmgw_config_reloads_total`` say why.
-The replaced runtime is closed once the last request pinned to it has finished (``InFlight``).
+The replaced runtime is closed once the last request pinned to it has finished (``inflight.InFlight``).
+Whether anything changed is read from ``config.sources``, what the loader recorded as it read the files
+(``config/sources.py``): there is no second parser of the config here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Literal
 
-import yaml
 from aiohttp import web
 
 from gateway.app import build_runtime, policy_entities
 from gateway.config.loader import load_config
 from gateway.config.model import GatewayConfig
+from gateway.config.sources import Source, changed, replaced, state
 from gateway.errors import ConfigError
 from gateway.inflight import track_inflight
 from gateway.keys import METRICS, STATE
 from gateway.observability.labels import LabelBounds
 from gateway.observability.logging import register_secret
 from gateway.observability.metrics import GatewayMetrics
-from gateway.policy.loader import policy_files
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway.reload")
 
 ReloadOutcome = Literal["ok", "error", "unchanged"]
-_FILE_REF = re.compile(r"\$\{file:([^}]+)\}")
 RETIRE_MARGIN_SECONDS = 5.0
 IN_PLACE_SETTLE = 3.0
 """Seconds a file written in place must stay unchanged before a --watch reload reads it."""
 REPLACED_SETTLE = 0.2
 """The same for a file replaced at once (a rename, a ConfigMap update)."""
-
-
-def config_fingerprint(path: str | Path) -> str:
-    """A digest of everything loading ``path`` reads: the file, its policy files, its ``${file:...}``
-    references. Equal digests mean a reload would build the same config (the environment of a running
-    process does not change). Unreadable files count by their error, so a fix changes the digest."""
-    digest = hashlib.sha256()
-    config_file = Path(path)
-    text = _read(config_file)
-    for name, data in (
-        (str(config_file), text),
-        *((str(p), _read(p)) for p in _dependencies(text, config_file)),
-    ):
-        for part in (name.encode(), data):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-    return digest.hexdigest()
-
-
-def file_identities(path: str | Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, device, inode) of the config file and what it references: a file replaced by a rename
-    gets a new inode, one written in place keeps its own."""
-    config_file = Path(path)
-    identities = []
-    for file in (config_file, *_dependencies(_read(config_file), config_file)):
-        try:
-            stat = file.stat()
-        except OSError:
-            continue
-        identities.append((str(file), stat.st_dev, stat.st_ino))
-    return tuple(identities)
-
-
-def _replaced(before: tuple[tuple[str, int, int], ...], after: tuple[tuple[str, int, int], ...]) -> bool:
-    """Whether a file present before and after now is another file (replaced, not written in place)."""
-    known = {name: (dev, ino) for name, dev, ino in before}
-    return any(name in known and known[name] != (dev, ino) for name, dev, ino in after)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        return f"<unreadable: errno {exc.errno}>".encode()
-
-
-def _dependencies(text: bytes, config_file: Path) -> list[Path]:
-    base = config_file.resolve().parent
-    decoded = text.decode("utf-8", "replace")
-    deps = [base / ref.strip() for ref in _FILE_REF.findall(decoded)]
-    try:
-        data = yaml.safe_load(decoded)
-    except yaml.YAMLError:
-        return deps
-    entries = data.get("policies") if isinstance(data, dict) else None
-    if isinstance(entries, list):
-        paths = [base / entry for entry in entries if isinstance(entry, str)]
-        try:
-            deps.extend(policy_files(paths))
-        except ConfigError:  # a missing policy path: the load will report it
-            deps.extend(paths)
-    return deps
 
 
 def _restart_only_changes(old: GatewayConfig, new: GatewayConfig) -> list[str]:
@@ -140,16 +75,15 @@ class Reloader:
         app: web.Application,
         path: str,
         *,
-        fingerprint: str | None = None,
         environ: Mapping[str, str] | None = None,
         retire_limit_seconds: float | None = None,
     ) -> None:
-        """``fingerprint``: the running config's (taken before it was loaded); None makes the next
-        reload a real one. ``retire_limit_seconds``: the longest a replaced runtime waits for its last
-        requests before its connections are closed anyway (default: its longest upstream timeout)."""
+        """``retire_limit_seconds``: the longest a replaced runtime waits for its last requests before
+        its connections are closed anyway (default: its longest upstream timeout). Whether a reload
+        would read anything new comes from the running config's ``sources``; a config that has none
+        (built from text) is always reloaded."""
         self.app = app
         self.path = path
-        self.fingerprint = fingerprint
         self.environ = environ
         self.retire_limit_seconds = retire_limit_seconds
         self.inflight = track_inflight(app)
@@ -169,8 +103,8 @@ class Reloader:
             metrics, old = self.app[METRICS], self.app[STATE].runtime
             if old is None:
                 return self._refuse(trigger, "the gateway has not started")
-            fingerprint = await asyncio.to_thread(config_fingerprint, self.path)
-            if fingerprint == self.fingerprint:
+            sources = old.config.sources
+            if sources and not await asyncio.to_thread(changed, sources):
                 metrics.config_reload("unchanged")
                 log.info("reload (%s): %s and its files are unchanged", trigger, self.path)
                 return "unchanged"
@@ -196,7 +130,6 @@ class Reloader:
             _widen_label_bounds(metrics, config)
             logging.getLogger("gateway").setLevel(config.observability.log_level.upper())
             self.app[STATE].runtime = runtime
-            self.fingerprint = fingerprint
             metrics.config_reload("ok")
             log.info("reloaded %s (%s)", self.path, trigger)
             self._retiring[id(old)] = old
@@ -211,28 +144,33 @@ class Reloader:
     async def watch(
         self, interval: float = 1.0, settle: float = IN_PLACE_SETTLE, replaced_settle: float = REPLACED_SETTLE
     ) -> None:
-        """Reload when the config, a policy file or a referenced file changes (polled by content).
-        The content must then stay the same for ``settle`` seconds (a file written in place may be
-        written in parts), or ``replaced_settle`` when a file was replaced (a rename, a Kubernetes
-        ConfigMap's symlink swap: complete at once). A change is acted on once: a broken edit is
-        reported once, not every ``interval``."""
-        seen = self.fingerprint or await asyncio.to_thread(config_fingerprint, self.path)
-        files = await asyncio.to_thread(file_identities, self.path)
+        """Reload when a file the running config was loaded from changes (polled by content). The
+        content must then stay the same for ``settle`` seconds (a file written in place may be written
+        in parts), or ``replaced_settle`` when a file was replaced (a rename, a Kubernetes ConfigMap's
+        symlink swap: complete at once). A change is acted on once: a broken edit is reported once,
+        not every ``interval``."""
+        seen = tuple(source.digest for source in self._sources())  # as loaded
         while True:
             await asyncio.sleep(interval)
-            now = await asyncio.to_thread(config_fingerprint, self.path)
+            sources = self._sources()
+            now = await asyncio.to_thread(state, sources)
             if now == seen:
                 continue
-            replaced = _replaced(files, await asyncio.to_thread(file_identities, self.path))
+            quick = await asyncio.to_thread(replaced, sources)
             while True:  # let a writer finish before reading
-                await asyncio.sleep(replaced_settle if replaced else settle)
-                latest = await asyncio.to_thread(config_fingerprint, self.path)
+                await asyncio.sleep(replaced_settle if quick else settle)
+                latest = await asyncio.to_thread(state, sources)
                 if latest == now:
                     break
                 now = latest
-            seen = now
-            files = await asyncio.to_thread(file_identities, self.path)
-            await self.reload("file-change")
+            if await self.reload("file-change") == "ok":
+                seen = tuple(source.digest for source in self._sources())  # the new config's, as loaded
+            else:
+                seen = now  # acted on: a broken edit is reported once
+
+    def _sources(self) -> tuple[Source, ...]:
+        runtime = self.app[STATE].runtime
+        return runtime.config.sources if runtime is not None else ()
 
     def _retire_limit(self, runtime: Runtime) -> float:
         if self.retire_limit_seconds is not None:

@@ -8,7 +8,6 @@ import signal
 from gateway.config.loader import load_config
 from gateway.observability.logging import register_secret, setup_logging
 from gateway.observability.multiprocess import clear_stale_files, remove_dir
-from gateway.reload import config_fingerprint
 from gateway.serving import ListenError, run_server, run_with_best_loop
 from gateway.supervisor import supervise
 
@@ -39,7 +38,6 @@ def serve(
 def _serve(path: str, *, host: str | None, port: int | None, workers: int, grace: float, watch: bool) -> int:
     # Until the event loop takes SIGHUP over, a reload request must not kill the process (the default).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    fingerprint = config_fingerprint(path)  # before loading: a change made meanwhile is not missed
     config = load_config(path)
     setup_logging(config.observability.log_level.upper(), json=True)
     for secret in config.secrets:
@@ -58,7 +56,6 @@ def _serve(path: str, *, host: str | None, port: int | None, workers: int, grace
             workers=workers,
             grace=grace,
             watch=watch,
-            fingerprint=fingerprint,
         )
     try:
         run_with_best_loop(
@@ -69,7 +66,6 @@ def _serve(path: str, *, host: str | None, port: int | None, workers: int, grace
                 port=bind_port,
                 grace=grace,
                 watch=watch,
-                fingerprint=fingerprint,
                 freeze_gc=True,
             )
         )

@@ -68,16 +68,15 @@ async def run_server(
     watch: bool = False,
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
-    fingerprint: str | None = None,
     freeze_gc: bool = False,
 ) -> None:
     """Serve until ``stop`` is set (or SIGTERM/SIGINT), then drain. ``config_path`` enables reloads
-    (SIGHUP, and file changes with ``watch``); ``fingerprint`` is the loaded config's, taken before.
+    (SIGHUP, and file changes with ``watch``): what it would read anew comes from ``config.sources``.
     ``freeze_gc``: once listening, move everything start-up built out of the cyclic collector's reach
     (for a process that only serves; see ``freeze_startup_objects``)."""
     app = build_app(config)
     inflight = track_inflight(app)
-    reloader = Reloader(app, config_path, fingerprint=fingerprint) if config_path else None
+    reloader = Reloader(app, config_path) if config_path else None
     limits = connection_limits(config)
     runner = GatewayRunner(app, limits=limits, metrics=app[METRICS], shutdown_timeout=ADMIN_SHUTDOWN_SECONDS)
     admin_runner: web.AppRunner | None = None

@@ -29,7 +29,6 @@ from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.observability.logging import register_secret
 from gateway.observability.multiprocess import mark_worker_dead, values_shared
-from gateway.reload import config_fingerprint
 from gateway.serving import (
     STARTUP_FAILED,
     ListenError,
@@ -55,7 +54,6 @@ def supervise(
     workers: int,
     grace: float,
     watch: bool,
-    fingerprint: str | None,
 ) -> int:
     if not hasattr(socket, "SO_REUSEPORT"):
         log.error("--workers needs SO_REUSEPORT, which this platform lacks")
@@ -69,7 +67,7 @@ def supervise(
         port = reserved.getsockname()[1]
 
     def run_worker(fresh: bool) -> None:
-        worker_config, worker_fingerprint = _reread(path, config) if fresh else (config, fingerprint)
+        worker_config = _reread(path, config) if fresh else config
         run_with_best_loop(
             run_server(
                 worker_config,
@@ -79,7 +77,6 @@ def supervise(
                 grace=grace,
                 reuse_port=True,
                 watch=watch,
-                fingerprint=worker_fingerprint,
                 freeze_gc=True,
             )
         )
@@ -101,17 +98,16 @@ def _reserve_port(host: str) -> socket.socket:
     return sock
 
 
-def _reread(path: str, fallback: GatewayConfig) -> tuple[GatewayConfig, str | None]:
+def _reread(path: str, fallback: GatewayConfig) -> GatewayConfig:
     """A replacement worker starts from the file as it is now (the others may have reloaded it)."""
-    fingerprint = config_fingerprint(path)
     try:
         config = load_config(path)
     except ConfigError as exc:
         log.warning("new worker: the config file is invalid (%s); starting with the one loaded at start", exc)
-        return fallback, None
+        return fallback
     for secret in config.secrets:
         register_secret(secret)
-    return config, fingerprint
+    return config
 
 
 class Supervisor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from gateway.config.model import (
 from gateway.config.refs import SecretResolver
 from gateway.config.revocation import parse_revocation
 from gateway.config.source import Section, load_yaml_file, load_yaml_text
+from gateway.config.sources import recording
 from gateway.decision.config import parse_decision
 from gateway.dialects import registry as dialects
 from gateway.errors import ConfigError
@@ -43,7 +45,9 @@ DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """A config file. Its ``identities`` and ``policies`` must be present (``[]`` for none): a file read
     while it is being written must not load as "no identities, no policies"."""
-    return build_config(load_yaml_file(path), str(path), environ, complete=True)
+    with recording() as read:
+        config = build_config(load_yaml_file(path), str(path), environ, complete=True)
+    return dataclasses.replace(config, sources=tuple(read.values()))
 
 
 def load_config_text(

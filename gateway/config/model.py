@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.auth.settings import AuthSettings
+from gateway.config.sources import Source
 from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import Dialect
 from gateway.identity.spec import IdentityRule, LookupConfig
@@ -100,6 +101,8 @@ class GatewayConfig:
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     lookups: Mapping[str, LookupConfig] = field(default_factory=dict)
+    sources: tuple[Source, ...] = field(default=(), repr=False, compare=False)
+    """What loading the config file read (``config.sources``): a reload compares them with now."""
     revocation: RevocationConfig = field(default_factory=RevocationConfig)
 
     def upstream(self, name: str) -> UpstreamConfig:

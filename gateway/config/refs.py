@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from gateway.config.sources import read_file
 from gateway.errors import ConfigError
 from gateway.secrets import Secret
 
@@ -65,7 +66,11 @@ class SecretResolver:
         if not path.is_absolute():
             path = self.base / path
         try:
-            return path.read_text(encoding="utf-8").strip(), f"file:{path}"
+            return read_file(path).decode("utf-8").strip(), f"file:{path}"
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"secret file {path} is not UTF-8", file=self.file, line=line, key=key
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"cannot read secret file {path} ({exc.strerror})", file=self.file, line=line, key=key

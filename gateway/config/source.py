@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from gateway.config.sources import read_file
 from gateway.errors import ConfigError
 
 T = TypeVar("T")
@@ -58,9 +59,11 @@ def load_yaml_text(text: str, file: str) -> Any:
 def load_yaml_file(path: str | Path) -> Any:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_file(p).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read file ({exc.strerror})", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the file is not UTF-8", file=str(p)) from None
     return load_yaml_text(text, str(p))
 
 

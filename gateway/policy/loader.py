@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config.source import Section, load_yaml_file
+from gateway.config.sources import policy_listing
 from gateway.dialects.base import OPAQUE
 from gateway.errors import ConfigError
 from gateway.policy.known import WILDCARD, rules_for
@@ -37,9 +38,11 @@ def policy_files(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted({*path.glob("*.yaml"), *path.glob("*.yml")})
+            found = policy_listing(path)
         elif _GLOB_CHARS.search(str(path)):
             found = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+            if not _GLOB_CHARS.search(str(path.parent)):
+                policy_listing(path.parent)  # recorded: a reload sees a file appear or go
         else:
             found = [path]
         if not found:

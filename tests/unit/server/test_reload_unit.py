@@ -19,7 +19,7 @@ from gateway.app import build_app
 from gateway.config.loader import load_config
 from gateway.inflight import INFLIGHT
 from gateway.keys import METRICS, STATE
-from gateway.reload import Reloader, config_fingerprint
+from gateway.reload import Reloader
 from gateway.runtime import Runtime
 from gateway.sandbox.espocrm import ESPO_CONFIG, ESPO_RECEIVED, build_espo_app
 from tests.support.jwt_factory import SigningKey, claims, make_key, sign
@@ -101,9 +101,8 @@ async def start(aiohttp_server: Any, aiohttp_client: Any, root: Path, *, ratelim
     (root / "policies" / "main.yaml").write_text(ALLOW_ALL)
     write_files(site, ratelimit=ratelimit)
     path = root / "gateway.yaml"
-    fingerprint = config_fingerprint(path)
     app = build_app(load_config(path, ENV))
-    reloader = Reloader(app, str(path), fingerprint=fingerprint, environ=ENV)
+    reloader = Reloader(app, str(path), environ=ENV)
     client = await aiohttp_client(await aiohttp_server(app, access_log=None))
     return Gateway(site.root, site.espo_url, site.key, client, app, espo, reloader)
 
