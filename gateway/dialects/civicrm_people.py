@@ -16,7 +16,7 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from gateway.identity.directory import LookupUnreadable, register
+from gateway.identity.directory import LookupUnreadable
 from gateway.signers.base import OutboundRequest
 
 ROW_LIMIT = 25
@@ -80,6 +80,3 @@ class CiviCrmDirectory:
         if len(values) >= ROW_LIMIT and len(found) < 2:
             found.append("(more rows not read)")  # cannot tell one contact from several: ambiguous
         return found
-
-
-register("civicrm", CiviCrmDirectory())

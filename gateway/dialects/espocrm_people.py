@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from multidict import CIMultiDict
 
-from gateway.identity.directory import LookupUnreadable, register
+from gateway.identity.directory import LookupUnreadable
 from gateway.signers.base import OutboundRequest
 
 MAX_ROWS = 2
@@ -64,6 +64,3 @@ class EspoCrmDirectory:
         if total > len(rows):
             found.append("(more rows not read)")
         return found
-
-
-register("espocrm", EspoCrmDirectory())

@@ -1,12 +1,15 @@
-"""The explicit list of directories: importing a module registers its dialect's look-ups."""
+"""The explicit list of directories: which dialect can look people up, and how."""
 
 from __future__ import annotations
 
-from gateway.dialects import civicrm_people, espocrm_people
-from gateway.identity.directory import Directory, lookup_directory
+from collections.abc import Mapping
 
-__all__ = ["civicrm_people", "directory_for", "espocrm_people"]
+from gateway.dialects.civicrm_people import CiviCrmDirectory
+from gateway.dialects.espocrm_people import EspoCrmDirectory
+from gateway.identity.directory import Directory
+
+DIRECTORIES: Mapping[str, Directory] = {"civicrm": CiviCrmDirectory(), "espocrm": EspoCrmDirectory()}
 
 
 def directory_for(dialect: str) -> Directory | None:
-    return lookup_directory(dialect)
+    return DIRECTORIES.get(dialect)

@@ -1,4 +1,4 @@
-"""How a CRM finds a person: one small plug-in per dialect (registered by ``directories``)."""
+"""How a CRM finds a person: one small plug-in per dialect (listed in ``directories``)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,3 @@ class Directory(Protocol):
     def matches(self, field: str, status: int, body: bytes) -> list[str]:
         """The distinct values of ``field`` in the answer; raises LookupUnreadable."""
         ...
-
-
-_DIRECTORIES: dict[str, Directory] = {}
-
-
-def register(dialect: str, directory: Directory) -> None:
-    _DIRECTORIES[dialect] = directory
-
-
-def lookup_directory(dialect: str) -> Directory | None:
-    return _DIRECTORIES.get(dialect)

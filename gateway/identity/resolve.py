@@ -85,6 +85,7 @@ async def _fetch(
         out.headers["Content-Type"] = "application/x-www-form-urlencoded"
         data = form_encode(out.form).encode()
     session = rt.upstreams[up.name].session
+    outcome = "error"
     try:
         async with session.request(
             out.method,
@@ -95,11 +96,15 @@ async def _fetch(
             timeout=aiohttp.ClientTimeout(total=config.timeout_seconds),
         ) as response:
             body = await response.content.read(MAX_ANSWER_BYTES)
-            return tuple(directory.matches(name, response.status, body))
+            matches = tuple(directory.matches(name, response.status, body))
+        outcome = "found" if len(matches) == 1 else "several" if matches else "none"
+        return matches
     except LookupUnreadable as exc:
         raise _failed(str(exc)) from None
     except (aiohttp.ClientError, TimeoutError):
         raise _failed("the CRM did not answer") from None
+    finally:
+        rt.metrics.identity_lookup(up.name, outcome)
 
 
 def _failed(detail: str) -> GatewayError:

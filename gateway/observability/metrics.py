@@ -52,6 +52,9 @@ _SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+LOOKUP_OUTCOMES = frozenset({"found", "none", "several", "error"})
+
+
 class GatewayMetrics:
     """The gateway's metrics. One instance per application; ``render()`` serves ``/metrics``."""
 
@@ -108,6 +111,11 @@ class GatewayMetrics:
         )
         self.upstream_rejected = counter(
             "upstream_rejected", "Requests not forwarded: queue full or breaker open.", ["upstream", "reason"]
+        )
+        self.identity_lookups = counter(
+            "identity_lookups",
+            "Identity look-ups sent to a CRM (cache misses), by outcome.",
+            ["upstream", "outcome"],
         )
         self.jwks_fetches = counter(
             "jwks_fetches", "JWKS fetches per configured issuer (by index).", ["issuer_index", "outcome"]
@@ -242,6 +250,12 @@ class GatewayMetrics:
     def policy_denial(self, upstream: str, entity: str, action: str) -> None:
         b = self.bounds
         self.policy_denials.labels(b.upstream(upstream), b.entity(entity), b.action(action, entity)).inc()
+
+    def identity_lookup(self, upstream: str, outcome: str) -> None:
+        """``found`` (one person), ``none``, ``several`` or ``error`` (the CRM could not answer)."""
+        self.identity_lookups.labels(
+            self.bounds.upstream(upstream), lb.one_of(outcome, LOOKUP_OUTCOMES)
+        ).inc()
 
     def rate_limited(self, upstream: str, rule: str) -> None:
         self.ratelimited.labels(self.bounds.upstream(upstream), self.bounds.rule(rule)).inc()

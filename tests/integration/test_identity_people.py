@@ -126,6 +126,7 @@ async def test_looked_up_by_email_and_cached(stack: Stack) -> None:
         assert resp.status == 200
     assert acted(stack) == [ADA] * 4
     assert lookups(stack) == ["/civicrm/ajax/api4/Email/get"]
+    assert stack.metric("crmgw_identity_lookups_total", upstream="civi-jwt-header", outcome="found") == 1
 
 
 async def test_concurrent_look_ups_of_one_person_are_coalesced(stack: Stack) -> None:
@@ -152,13 +153,15 @@ async def test_the_cache_refreshes_after_its_ttl(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    ("email", "message"),
+    ("email", "message", "outcome"),
     [
-        pytest.param("nobody@example.org", "no one on the CRM matches", id="none"),
-        pytest.param("shared@example.org", "several records on the CRM match", id="two-contacts"),
+        pytest.param("nobody@example.org", "no one on the CRM matches", "none", id="none"),
+        pytest.param("shared@example.org", "several records on the CRM match", "several", id="two-contacts"),
     ],
 )
-async def test_zero_or_two_matches_are_refused_not_guessed(stack: Stack, email: str, message: str) -> None:
+async def test_zero_or_two_matches_are_refused_not_guessed(
+    stack: Stack, email: str, message: str, outcome: str
+) -> None:
     resp = await call(stack, "civi-jwt-header", email=email)
     body = await resp.json()
     assert resp.status == 403
@@ -169,6 +172,7 @@ async def test_zero_or_two_matches_are_refused_not_guessed(stack: Stack, email: 
     again = await call(stack, "civi-jwt-header", email=email)
     assert again.status == 403
     assert len(lookups(stack)) == 1  # the negative answer is cached too
+    assert stack.metric("crmgw_identity_lookups_total", upstream="civi-jwt-header", outcome=outcome) == 1
 
 
 async def test_look_up_by_external_identifier(stack: Stack) -> None:
@@ -191,6 +195,7 @@ async def test_a_crm_that_cannot_answer_is_a_503_and_never_falls_through(
     assert resp.status == 503
     assert body["error_code"] == "identity-lookup-failed"
     assert acted(stack) == []
+    assert stack.metric("crmgw_identity_lookups_total", upstream="civi-jwt-param", outcome="error") == 1
     assert stack.civi_received[-1].path_qs.endswith(("/Contact/get", "/UFMatch/get"))
 
 
