@@ -8,7 +8,6 @@ overrides it; ``entity=api3`` is a batch; ``api.<Entity>.<action>`` keys chain m
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from gateway.dialects.civicrm_v3_inputs import (
     sort_fields,
     valued_fields,
 )
+from gateway.dialects.phpparams import php_json_decode
 from gateway.errors import BadRequest, Forbidden
 
 MAX_DEPTH = 16
@@ -76,9 +76,9 @@ def _scalar(value: Any, name: str) -> str:
     raise BadRequest(f"Parameter '{name}' must be a string", reason=AMBIGUOUS_PARAMETER)
 
 
-def decode_json(text: str, what: str) -> Any:
+def decode_json(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text)
+        return php_json_decode(text)
     except (ValueError, RecursionError):
         raise BadRequest(f"Invalid JSON in '{what}'", reason="invalid-json") from None
 
@@ -86,7 +86,7 @@ def decode_json(text: str, what: str) -> Any:
 def _wp_body(view: RequestView) -> dict[str, Any]:
     if view.content_type.split(";")[0].strip().lower() != "application/json" or not view.body:
         return {}
-    body = decode_json(view.body.decode("utf-8", errors="replace"), "body")
+    body = decode_json(view.body, "body")
     if not isinstance(body, dict):
         raise BadRequest("JSON body must be an object", reason="invalid-json")
     return body

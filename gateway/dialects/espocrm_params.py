@@ -8,12 +8,12 @@ object (duplicate keys refused, so no two parsers can disagree about a value).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from gateway.dialects.base import RequestView
 from gateway.dialects.espocrm_where import where_reads
+from gateway.dialects.phpparams import php_json_decode
 from gateway.errors import BadRequest
 
 JSON_TYPE = "application/json"
@@ -37,8 +37,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_json(data: bytes | str, what: str) -> Any:
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return php_json_decode(data, object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest(f"{what} is not valid JSON.", reason="bad-json") from None
 

@@ -7,10 +7,11 @@ back as dicts with string keys. Checked against the real ``parse_str`` by ``test
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["php_name", "php_parse"]
+__all__ = ["php_json_decode", "php_name", "php_parse"]
 
 _PHP_SPACE = " \t\n\v\f\r"
 """C ``isspace()``."""
@@ -30,8 +31,9 @@ def php_name(name: str) -> tuple[str, list[str | None]] | None:
     while rest.startswith("["):
         close = rest.find("]")
         if close < 0:
-            if not indices:
-                base = f"{base}_{rest[1:]}"
+            if not indices:  # not an index after all: PHP 8 mangles the rest of the name too
+                tail = rest[1:].replace(" ", "_").replace(".", "_").replace("[", "_")
+                base = f"{base}_{tail}"
             break
         index = rest[1:close]
         indices.append(None if index == "" or (len(index) == 1 and index in _PHP_SPACE) else index)
@@ -79,3 +81,57 @@ def php_parse(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
                 child = node[key] = {}
             node = child
     return root
+
+
+_INT64 = 2**63
+PHP_JSON_DEPTH = 512
+"""``json_decode``'s default depth: arrays and objects may nest ``PHP_JSON_DEPTH - 1`` deep; one more and
+PHP answers NULL."""
+
+
+def _php_int(text: str) -> int | float:
+    number = int(text)
+    return number if -_INT64 <= number < _INT64 else float(text)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("a number PHP reads as INF")
+    return number
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check(value: Any, depth: int) -> None:
+    if isinstance(value, str):
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError("a lone UTF-16 surrogate")
+        return
+    if not isinstance(value, dict | list):
+        return
+    if depth >= PHP_JSON_DEPTH - 1:
+        raise ValueError("nested deeper than PHP decodes")
+    for key in value if isinstance(value, dict) else ():
+        _check(key, depth)
+    for item in value.values() if isinstance(value, dict) else value:
+        _check(item, depth + 1)
+
+
+def php_json_decode(text: str | bytes, object_pairs_hook: Any = None) -> Any:
+    """``json_decode($text, TRUE)`` where PHP and Python agree; ValueError (or RecursionError) where PHP
+    would fail: invalid UTF-8, ``NaN``/``Infinity``, a number beyond a double, a lone surrogate, more
+    than 512 levels. Integers beyond 64 bits become floats, as in PHP."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    value = json.loads(
+        text,
+        parse_int=_php_int,
+        parse_float=_finite,
+        parse_constant=_refuse_constant,
+        object_pairs_hook=object_pairs_hook,
+    )
+    _check(value, 0)
+    return value

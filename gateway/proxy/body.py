@@ -65,11 +65,15 @@ async def read_body(up: UpstreamConfig, view: RequestView, request: web.Request)
     body = await _read_limited(request, up.max_body_bytes)
     view.body = body
     if view.content_type == FORM:
-        try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise BadRequest("form body is not valid UTF-8") from None
-        view.form = MultiDictProxy(MultiDict(pairs))
+        view.form = MultiDictProxy(MultiDict(form_pairs(body)))
+
+
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """An urlencoded body's name/value pairs, in order (PHP then builds ``$_POST`` from them)."""
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("form body is not valid UTF-8") from None
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
