@@ -14,6 +14,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -36,6 +37,10 @@ CLOSE_RESERVE = 1.0
 """Seconds of the grace period kept for closing pools and connections after the drain (at most a
 fifth of the grace period)."""
 ADMIN_SHUTDOWN_SECONDS = 0.5
+FD_RESERVE = 128
+"""File descriptors kept for upstream connections, Redis, the JWKS client and files."""
+DEFAULT_MAX_CONNECTIONS = 1000
+"""File descriptors kept for upstream connections, Redis, the JWKS client and files."""
 
 
 class ListenError(Exception):
@@ -140,13 +145,34 @@ def close_reserve(grace: float) -> float:
     return min(CLOSE_RESERVE, grace / 5)
 
 
-def connection_limits(config: GatewayConfig) -> ConnectionLimits:
+def connection_limits(config: GatewayConfig, open_files: int | None = None) -> ConnectionLimits:
+    """The listen settings; ``max_connections`` lowered to what the process's file descriptor limit
+    (``open_files``, default: the soft RLIMIT_NOFILE) leaves after ``FD_RESERVE`` for upstream pools,
+    Redis and files, so client connections cannot starve those."""
     listen = config.listen
+    limit = open_files if open_files is not None else _soft_fd_limit()
+    budget = None if limit is None else max(1, limit - FD_RESERVE)
+    cap = listen.max_connections
+    if cap is None:
+        cap = DEFAULT_MAX_CONNECTIONS if budget is None else min(DEFAULT_MAX_CONNECTIONS, budget)
+    elif budget is not None and cap > budget:
+        log.warning(
+            "listen.max_connections %d is more than the file descriptor limit %d allows; using %d",
+            cap,
+            limit,
+            budget,
+        )
+        cap = budget
     return ConnectionLimits(
         keepalive_timeout=listen.keepalive_timeout_seconds,
         header_timeout=listen.header_timeout_seconds,
-        max_connections=listen.max_connections,
+        max_connections=cap,
     )
+
+
+def _soft_fd_limit() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def upstream_ports(config: GatewayConfig) -> list[int]:

@@ -116,11 +116,11 @@ def _listen(s: Section) -> ListenConfig:
         raise s.error("port", "must be between 0 and 65535")
     keepalive = s.get("keepalive_timeout_seconds", float, 75.0)
     header = s.get("header_timeout_seconds", float, 10.0)
-    connections = s.get("max_connections", int, 1000)
+    connections = s.get("max_connections", int, None)
     for key, value in (("keepalive_timeout_seconds", keepalive), ("header_timeout_seconds", header)):
         if not 0 < value <= 3600:
             raise s.error(key, "must be more than 0 and at most 3600 seconds")
-    if connections < 1:
+    if connections is not None and connections < 1:
         raise s.error("max_connections", "must be at least 1")
     s.done()
     return ListenConfig(

@@ -26,7 +26,8 @@ class ListenConfig:
     port: int = 8080
     keepalive_timeout_seconds: float = 75.0
     header_timeout_seconds: float = 10.0
-    max_connections: int = 1000
+    max_connections: int | None = None
+    """None: ``DEFAULT_MAX_CONNECTIONS``, or fewer when the file descriptor limit is lower."""
 
 
 @dataclass(frozen=True, slots=True)
