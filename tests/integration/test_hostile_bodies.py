@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import gzip
+import io
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,36 @@ async def test_identity_content_encoding_is_accepted(stack: Stack) -> None:
     headers = {**stack.bearer(), "Content-Encoding": "identity", "Content-Type": "application/json"}
     resp = await stack.client.post("/espo-key/api/v1/Lead", data=b'{"name": "x"}', headers=headers)
     assert resp.status < 400, await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("path", "in_dialect"),
+    [(V4, '"error_code":"internal-error"'), ("/espo-key/api/v1/Lead", '"reason":"internal-error"')],
+)
+async def test_the_last_resort_answers_500_in_dialect_with_one_log_line_and_an_access_line(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    in_dialect: str,
+) -> None:
+    """No input reaches it (the fuzz tests say so); a bug still must not leak a traceback."""
+    runtime = stack.runtime
+    dialect = runtime.config.upstream(path.split("/")[1]).dialect
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"bug while reading Authorization: Bearer {stack.token()}")
+
+    monkeypatch.setattr(type(dialect), "identify", boom)
+    access = io.StringIO()
+    runtime.access_log._stream = access
+    with caplog.at_level(logging.ERROR):
+        resp = await stack.client.get(path, headers=stack.bearer())
+    body = await resp.text()
+    assert resp.status == 500
+    assert in_dialect in body.replace(" ", "")
+    assert "Traceback" not in body and "RuntimeError" not in body and "Bearer" not in body
+    faults = [r for r in caplog.records if r.name == "gateway.faults"]
+    assert len(faults) == 1 and "unexpected RuntimeError" in faults[0].getMessage()
+    line = json.loads(access.getvalue().splitlines()[-1])
+    assert (line["status"], line["reason"]) == (500, "internal-error")
