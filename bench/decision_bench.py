@@ -35,9 +35,9 @@ from bench.procs import Service, cpu_seconds, free_port
 from bench.wrk import run_wrk, wrk_binary
 from gateway.config.loader import load_config
 from gateway.decision import contract
-from gateway.decision.cache import DecisionCache
-from gateway.decision.frontend_plan import make_plan
-from gateway.decision.nginx import http_block
+from gateway.frontends.cache import DecisionCache
+from gateway.frontends.nginx import http_block
+from gateway.frontends.plan import make_plan
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_RATIO = 0.5

@@ -38,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser, default_config: str) -> None:
 def frontend(args: argparse.Namespace) -> int:
     # imported here: building the CLI parser must not import what the config loader pulls in
     from gateway.config.loader import load_config
-    from gateway.decision import caddy, nginx
-    from gateway.decision.cache import DecisionCache, rate_limit_warning
-    from gateway.decision.frontend_plan import make_plan
     from gateway.errors import ConfigError
+    from gateway.frontends import caddy, nginx
+    from gateway.frontends.cache import DecisionCache, rate_limit_warning
+    from gateway.frontends.plan import make_plan
 
     config = load_config(args.config)
     seconds: int = args.decision_cache_seconds
@@ -63,6 +63,6 @@ def frontend(args: argparse.Namespace) -> int:
 
 
 def _default_dir(snippet: bool) -> str:
-    from gateway.decision.cache import DEFAULT_SNIPPET_DIR, DEFAULT_STANDALONE_DIR
+    from gateway.frontends.cache import DEFAULT_SNIPPET_DIR, DEFAULT_STANDALONE_DIR
 
     return DEFAULT_SNIPPET_DIR if snippet else DEFAULT_STANDALONE_DIR

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.auth.settings import AuthSettings, IssuerSettings, StaticKey, validate
+from gateway.config.decision import parse_decision
 from gateway.config.introspection import parse_introspection
 from gateway.config.listeners import check_listeners
 from gateway.config.model import (
@@ -26,7 +27,6 @@ from gateway.config.refs import SecretResolver
 from gateway.config.revocation import parse_revocation
 from gateway.config.source import Section, load_yaml_file, load_yaml_text
 from gateway.config.sources import recording
-from gateway.decision.config import parse_decision
 from gateway.dialects import registry as dialects
 from gateway.errors import ConfigError
 from gateway.identity.config import Upstream as IdentityUpstream

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.auth.settings import AuthSettings
+from gateway.config.decision_model import DecisionConfig
 from gateway.config.sources import Source
-from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import Dialect
 from gateway.identity.spec import IdentityRule, LookupConfig
 from gateway.policy.engine import PolicySet

@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
+from gateway.config.decision_model import DecisionConfig
 from gateway.config.model import UpstreamConfig
 from gateway.decision import answer, contract
 from gateway.decision.denial import decode
@@ -20,7 +21,6 @@ from gateway.decision.forwarded import (
     read_forwarded,
     refuse_reserved_headers,
 )
-from gateway.decision.settings import DecisionConfig
 from gateway.dialects.base import ErrorRendering, RequestView
 from gateway.errors import (
     STATUS_REASON,

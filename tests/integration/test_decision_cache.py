@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway.decision import nginx
-from gateway.decision.cache import DecisionCache, rate_limit_warning
-from gateway.decision.frontend_plan import make_plan
+from gateway.frontends import nginx
+from gateway.frontends.cache import DecisionCache, rate_limit_warning
+from gateway.frontends.plan import make_plan
 from tests.integration.test_decision_support import (
     API_KEY_READABLE,
     DECISION,

@@ -30,8 +30,8 @@ import pytest
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from gateway.decision import caddy, nginx
-from gateway.decision.frontend_plan import make_plan
+from gateway.frontends import caddy, nginx
+from gateway.frontends.plan import make_plan
 from tests.support.ports import free_port
 from tests.support.stack import SECRETS, Stack
 

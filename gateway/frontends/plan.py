@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.config.model import GatewayConfig, UpstreamConfig
-from gateway.decision.cache import DecisionCache, checked_seconds
 from gateway.errors import ConfigError
+from gateway.frontends.cache import DecisionCache, checked_seconds
 
 READ_METHODS = ("GET", "HEAD")
 """Bodyless reads go through the decision endpoint; every other method goes to proxy mode."""

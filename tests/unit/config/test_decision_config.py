@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from gateway.config.decision_model import DecisionConfig
 from gateway.config.loader import load_config_text
 from gateway.config.model import GatewayConfig
-from gateway.decision.settings import DecisionConfig
 from gateway.errors import ConfigError
 
 BASE = """\

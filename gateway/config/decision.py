@@ -14,9 +14,9 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
+from gateway.config.decision_model import DEFAULT_PATH, DecisionConfig, Network
 from gateway.config.model import UpstreamConfig
 from gateway.config.source import Section
-from gateway.decision.settings import DEFAULT_PATH, DecisionConfig, Network
 from gateway.policy.answers import denies_answer_fields, relies_on_answer_filter
 from gateway.policy.engine import PolicySet
 

@@ -1,4 +1,4 @@
-"""The ``decision:`` section as frozen values (parsed by ``gateway.decision.config``)."""
+"""The ``decision:`` section as frozen values (parsed by ``gateway.config.decision``)."""
 
 from __future__ import annotations
 

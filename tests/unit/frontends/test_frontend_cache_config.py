@@ -12,10 +12,10 @@ import pytest
 
 from gateway.cli import main
 from gateway.config.loader import load_config_text
-from gateway.decision import nginx
-from gateway.decision.cache import KEY, MAX_SECONDS, DecisionCache, checked_seconds, rate_limit_warning
-from gateway.decision.frontend_plan import make_plan
 from gateway.errors import ConfigError
+from gateway.frontends import nginx
+from gateway.frontends.cache import KEY, MAX_SECONDS, DecisionCache, checked_seconds, rate_limit_warning
+from gateway.frontends.plan import make_plan
 from tests.integration.test_decision_support import require
 
 BASE = """\

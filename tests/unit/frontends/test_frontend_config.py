@@ -14,9 +14,9 @@ import pytest
 
 from gateway.cli import main
 from gateway.config.loader import load_config_text
-from gateway.decision.frontend_plan import make_plan
 from gateway.errors import ConfigError
-from tests.unit.decision.test_decision_cache_config import with_sections
+from gateway.frontends.plan import make_plan
+from tests.unit.frontends.test_frontend_cache_config import with_sections
 
 CONFIG = """\
 listen: {host: 0.0.0.0, port: 8080}

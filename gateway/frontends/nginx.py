@@ -5,10 +5,10 @@ through the gateway's denial endpoint so the client sees the gateway's status, h
 
 from __future__ import annotations
 
-from gateway.decision import cache as decision_cache
 from gateway.decision import contract
-from gateway.decision.cache import DecisionCache
-from gateway.decision.frontend_plan import ORIGINAL_HEADERS, READ_METHODS, Plan, Route
+from gateway.frontends import cache as decision_cache
+from gateway.frontends.cache import DecisionCache
+from gateway.frontends.plan import ORIGINAL_HEADERS, READ_METHODS, Plan, Route
 
 _HEADER = "# crm-auth-gateway front proxy for nginx (decision mode), made by `crm-gateway frontend nginx`.\n"
 

@@ -7,7 +7,7 @@ the bytes. Everything sits in one ``route`` so directives run in the order writt
 from __future__ import annotations
 
 from gateway.decision import contract
-from gateway.decision.frontend_plan import ORIGINAL_HEADERS, READ_METHODS, Plan, Route
+from gateway.frontends.plan import ORIGINAL_HEADERS, READ_METHODS, Plan, Route
 
 _HEADER = "# crm-auth-gateway front proxy for Caddy (decision mode), made by `crm-gateway frontend caddy`.\n"
 _T = "\t"
