@@ -1,6 +1,6 @@
 """Decision mode: the front proxy carries the CRM's answer, which the gateway never sees. What keeps it
 clean is what the gateway refuses at load (schemes whose credential travels in the URL or body, policies
-that rely on the answer filter: tests/unit/decision/test_decision_config.py); this checks the result
+that rely on the answer filter: tests/unit/config/test_decision_config.py); this checks the result
 through real nginx and Caddy. With every sandbox answer mode that echoes the request (a redirect to the
 URL as received, an HTML error page printing it), nothing any upstream answers, decided or left to proxy
 mode behind the same front proxy, carries a configured secret.
