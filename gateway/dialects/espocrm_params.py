@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.dialects.base import RequestView
+from gateway.dialects.espocrm_json import parse_json
 from gateway.dialects.espocrm_where import where_reads
-from gateway.dialects.phpparams import php_json_decode
 from gateway.errors import BadRequest
 
 JSON_TYPE = "application/json"
@@ -24,22 +24,6 @@ def espo_content_type(view: RequestView) -> str | None:
     if len(values) > 1:
         raise BadRequest("More than one Content-Type header.", reason="bad-content-type")
     return values[0].split(";", 1)[0].lower() if values else None
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise BadRequest("Duplicate key in JSON body.", reason="bad-json")
-        out[key] = value
-    return out
-
-
-def parse_json(data: bytes | str, what: str) -> Any:
-    try:
-        return php_json_decode(data, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BadRequest(f"{what} is not valid JSON.", reason="bad-json") from None
 
 
 def json_body(view: RequestView, *, required: bool) -> dict[str, Any]:

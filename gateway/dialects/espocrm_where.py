@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.auth.slots import PARAM_SLOTS
+from gateway.dialects.espocrm_json import parse_json
 from gateway.dialects.phpparams import php_parse
 from gateway.errors import BadRequest
 
@@ -144,8 +145,6 @@ def search_object_reads(params: Mapping[str, Any]) -> set[str]:
 
 def list_reads(pairs: Iterable[tuple[str, str]], allowed: frozenset[str] = frozenset()) -> set[str]:
     """Fields a list request reads, from its query parsed as PHP does; unknown parameters refused."""
-    from gateway.dialects.espocrm_params import parse_json
-
     query = php_parse(pairs)
     for name in query:
         if name not in LIST_PARAMS and name not in allowed and name not in PARAM_SLOTS:
