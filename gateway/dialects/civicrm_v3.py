@@ -142,12 +142,14 @@ def fields_of(params: Mapping[str, Any], action: str = "get") -> frozenset[str]:
         elif key.startswith(("return.", "return_")):
             fields |= {key[7:], key} if key.startswith("return_") else {key[7:]}
         elif key == "options" and isinstance(value, dict):
-            fields |= sort_fields(value.get("sort"))
+            fields |= sort_fields(value.get("sort")) | names_in(value.get("return"), "options.return")
         elif key == "sort":
             fields |= sort_fields(value)
         elif key.startswith(("option.", "option_", "options.", "options_")):
             if key.endswith("sort"):
                 fields |= sort_fields(value)
+            elif key.endswith("return"):
+                fields |= names_in(value, "options.return")
         elif key not in RESERVED and not is_chain(key, value):
             fields.add(key)
     return frozenset(fields)

@@ -200,6 +200,12 @@ def refused(field: str, protected: dict[str, Any]) -> dict[str, Probe]:
             status=400,
             reason="unknown-action",
         ),
+        "v3-options-return": get(
+            v3(entity="Contact", action="get", json={"options": {"return": [F]}}), **protected
+        ),
+        "v3-chained-getlist": get(
+            v3(entity="Email", action="get", json={"api.Contact.getlist": {"search_field": F}}), **protected
+        ),
         # 4. field names inside sort expressions
         "v3-sort-field-function": get(
             v3(entity="Contact", action="get", json={"options": {"sort": f"field({F},1)"}}),

@@ -125,3 +125,15 @@ def test_unknown_actions_are_refused(action: str) -> None:
 def test_legitimate_lowercase_and_single_count_calls_pass(entity: str, action: str, expected: Any) -> None:
     ops = get(entity=entity, action=action, json={"id": 2})
     assert summary(ops)[0][:2] == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"json": {"options": {"return": ["api_key"]}}},
+        {"options.return": "api_key"},
+        {"json": {"options": {"return": "id,api_key"}}},
+    ],
+)
+def test_options_return_is_a_field_read(params: dict[str, Any]) -> None:
+    assert "api_key" in fields(get(entity="Contact", action="get", **params), "Contact", "get")
