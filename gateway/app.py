@@ -35,6 +35,7 @@ async def build_runtime(
     *,
     limiter: Limiter | None = None,
     authenticator: Authenticator | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Runtime:
     """``limiter`` / ``authenticator``: the running ones to keep (a reload with unchanged settings keeps
     the limiter's buckets and the JWKS cache, so an IdP that is down during a reload costs nothing)."""
@@ -68,8 +69,9 @@ async def build_runtime(
         limiter=limiter or build_limiter(config.ratelimit, metrics),
         metrics=metrics,
         access_log=AccessLogger(enabled=config.observability.access_log, on_error=metrics.access_log_error),
-        upstreams=upstream_runtimes(config, clock),
+        upstreams=upstream_runtimes(config, monotonic),
         clock=clock,
+        monotonic=monotonic,
         people=PersonResolver(config.lookups, clock),
     )
     if fresh:

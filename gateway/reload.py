@@ -120,7 +120,9 @@ class Reloader:
             same_auth = (old.config.auth, old.config.revocation) == (config.auth, config.revocation)
             auth = old.authenticator if same_auth else None
             try:
-                runtime = await build_runtime(config, metrics, old.clock, limiter=shared, authenticator=auth)
+                runtime = await build_runtime(
+                    config, metrics, old.clock, limiter=shared, authenticator=auth, monotonic=old.monotonic
+                )
             except Exception as exc:
                 return self._refuse(trigger, f"the new config failed to start ({type(exc).__name__})")
             for key in _restart_only_changes(old.config, config):

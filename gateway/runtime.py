@@ -40,7 +40,9 @@ class Runtime:
     access_log: AccessLogger
     upstreams: dict[str, UpstreamRuntime]
     clock: Callable[[], float] = time.time
-    closers: list[Callable[[], object]] = field(default_factory=list)
+    """Wall time: only where a time is compared with a token's exp/iat (minting CRM tokens)."""
+    monotonic: Callable[[], float] = time.monotonic
+    """Where durations are measured (breaker cooldowns)."""
     people: PersonResolver = field(default_factory=lambda: PersonResolver({}, time.time))
 
     async def close(self, *, close_limiter: bool = True, close_authenticator: bool = True) -> None:
@@ -52,13 +54,15 @@ class Runtime:
             await up.session.close()
 
 
-def upstream_runtimes(config: GatewayConfig, clock: Callable[[], float]) -> dict[str, UpstreamRuntime]:
+def upstream_runtimes(
+    config: GatewayConfig, monotonic: Callable[[], float] = time.monotonic
+) -> dict[str, UpstreamRuntime]:
     return {
         up.name: UpstreamRuntime(
             config=up,
             session=make_session(up),
             guard=ConcurrencyGuard(up.max_concurrency, up.queue_size, up.queue_timeout_seconds),
-            breaker=CredentialBreaker(up.breaker_failures, up.breaker_cooldown_seconds, clock),
+            breaker=CredentialBreaker(up.breaker_failures, up.breaker_cooldown_seconds, monotonic),
         )
         for up in config.upstreams
     }

@@ -57,7 +57,6 @@ class CiviCrmDirectory:
             headers=headers,
             base_path=base_path,
             form=[("params", json.dumps(params, separators=(",", ":")))],
-            notes={"lookup": f"{entity}.get"},
         )
 
     def matches(self, field: str, status: int, body: bytes) -> list[str]:

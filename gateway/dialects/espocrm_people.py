@@ -40,7 +40,6 @@ class EspoCrmDirectory:
             query=query,
             headers=headers,
             base_path=base_path,
-            notes={"lookup": "User.list"},
         )
 
     def matches(self, field: str, status: int, body: bytes) -> list[str]:

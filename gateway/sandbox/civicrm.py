@@ -41,6 +41,7 @@ from gateway.sandbox.civicrm_auth import (
     server_error,
     wp_params,
 )
+from gateway.sandbox.civicrm_jwt import parse_sign_keys
 from gateway.sandbox.civicrm_store import (
     ApiError,
     CiviSandboxConfig,
@@ -52,7 +53,6 @@ from gateway.sandbox.civicrm_store import (
 )
 from gateway.sandbox.civicrm_v4page import UnknownAction, params_from_request
 from gateway.sandbox.received import ActedCall, ReceivedRequest
-from gateway.signers.civicrm_crypto import parse_sign_keys
 
 __all__ = [
     "CIVI_CALLS",

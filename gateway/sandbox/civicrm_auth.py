@@ -23,15 +23,9 @@ from urllib.parse import parse_qsl
 
 from multidict import CIMultiDictProxy
 
+from gateway.sandbox.civicrm_jwt import CryptoError, MalformedTokenError, decode_jwt, parse_sign_keys
 from gateway.sandbox.civicrm_store import CiviSandboxConfig, SandboxContact
-from gateway.signers.civicrm_crypto import (
-    CryptoError,
-    MalformedTokenError,
-    SignKeyError,
-    decode_jwt,
-    parse_sign_keys,
-    php_base64_decode,
-)
+from gateway.signers.civicrm_crypto import SignKeyError, php_base64_decode
 
 WEB_SERVICE_FLOWS = frozenset({"legacyrest", "param", "xheader"})
 _GUARD_PERMS = {"pass": "authenticate with password", "api_key": "authenticate with api key"}

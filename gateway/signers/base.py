@@ -30,7 +30,6 @@ class OutboundRequest:
     base_path: str = ""
     form: list[tuple[str, str]] | None = None
     body: bytes | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
 
 

@@ -8,16 +8,13 @@ from typing import Any
 
 import pytest
 
+from gateway.sandbox.civicrm_jwt import CryptoError, MalformedTokenError, decode_jwt, parse_sign_keys
 from gateway.signers.civicrm_crypto import (
-    CryptoError,
-    MalformedTokenError,
     SignKeyError,
     b64url_encode,
-    decode_jwt,
     derive_kid,
     hkdf_sha256,
     mint_jwt,
-    parse_sign_keys,
     php_base64_decode,
     signing_key_for_gateway,
 )

@@ -11,10 +11,10 @@ import pytest
 from multidict import CIMultiDict
 
 from gateway.errors import BadRequest, ConfigError, GatewayError
+from gateway.sandbox.civicrm_jwt import decode_jwt, parse_sign_keys
 from gateway.secrets import Secret
 from gateway.signers import civicrm_authx, civicrm_keys
 from gateway.signers.base import OutboundRequest
-from gateway.signers.civicrm_crypto import decode_jwt, parse_sign_keys
 from gateway.signers.registry import spec_for
 
 VECTORS: dict[str, Any] = json.loads(
