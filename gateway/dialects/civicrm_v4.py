@@ -18,48 +18,14 @@ from gateway.dialects.civicrm_fk import Schema
 from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
 from gateway.dialects.civicrm_v3 import decode_json, php_empty
 from gateway.dialects.civicrm_v4_actions import FIELD_VALUED, Shape, canonical_action, check_params, params_of
+from gateway.dialects.civicrm_v4_expr import expression_fields as expression_fields
 from gateway.dialects.civicrm_v4_params import canonical_params, positional
-from gateway.dialects.civicrm_v4_request import check_batch, field_ref, index_fields, merge_query
+from gateway.dialects.civicrm_v4_request import batch_call, check_batch, field_ref, index_fields, merge_query
 from gateway.errors import BadRequest, Forbidden, GatewayError
 
 MAX_DEPTH = 16
 META_ACTIONS = frozenset({"getFields", "getActions", "getLinks"})
 _GROUPS = frozenset({"AND", "OR", "NOT"})
-_KEYWORDS = frozenset(
-    {
-        "AS",
-        "DISTINCT",
-        "ASC",
-        "DESC",
-        "NULL",
-        "TRUE",
-        "FALSE",
-        "AND",
-        "OR",
-        "NOT",
-        "IS",
-        "IN",
-        "LIKE",
-        "BETWEEN",
-        "SEPARATOR",
-        "ORDER",
-        "BY",
-        "CASE",
-        "WHEN",
-        "THEN",
-        "ELSE",
-        "END",
-        "INTERVAL",
-    }
-)
-_TOKEN = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z0-9_]+|\*))*(?::[A-Za-z0-9_]+)?)"
-    r"|(?P<star>\*)|\d+(?:\.\d+)?|\S",
-    re.S,
-)
-_QUOTES = frozenset("'\"")
-_PUNCTUATION = frozenset("(),+-*/=<>!%")
 _AS = re.compile(r"\s+AS\s+", re.I)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -68,22 +34,6 @@ def _entity(schema: Schema, raw: str, what: str) -> str:
     if not _NAME.fullmatch(raw):
         raise BadRequest(f"Not an APIv4 entity name in {what}", reason="bad-entity")
     return schema.v4_entity(raw)
-
-
-def expression_fields(expr: str) -> list[str]:
-    """Field names an APIv4 SQL expression reads (``GROUP_CONCAT(e.email) AS x`` -> ``e.email``)."""
-    found: list[str] = []
-    previous = ""
-    for match in _TOKEN.finditer(expr):
-        name = match.group("name") or match.group("star")
-        token = match.group(0)
-        if not name and token[0] not in _QUOTES and token not in _PUNCTUATION and not token[0].isdigit():
-            raise BadRequest(f"Cannot read '{token}' in an APIv4 expression", reason="bad-field")
-        is_call = expr[match.end() :].lstrip().startswith("(")
-        if name and not is_call and previous.upper() != "AS" and name.upper() not in _KEYWORDS:
-            found.append(name)
-        previous = token
-    return found
 
 
 def values_of(value: Any) -> list[Any]:
@@ -304,28 +254,6 @@ def call_operations(
             call_operations(schema, entity, sub_action, sub_params, sub_via, depth + 1, sub_index, allowed)
         )
     return ops
-
-
-_SLOTS = ("entity", "action", "params", "index")
-
-
-def batch_call(call: Any) -> list[Any]:
-    """The arguments ``call_user_func_array`` would pass ``execute(entity, action, params, index)``."""
-    if isinstance(call, list):
-        return (call + [None] * 4)[:4]
-    if not isinstance(call, dict):
-        raise BadRequest("APIv4 batch call must be a list", reason="bad-batch")
-    args: list[Any] = [None] * 4
-    named = False
-    for position, (key, value) in enumerate(call.items()):
-        if key in _SLOTS:
-            slot, named = _SLOTS.index(key), True
-        else:
-            slot = position if key == str(position) and not named and position < 4 else -1
-        if slot < 0 or args[slot] is not None:
-            raise BadRequest("APIv4 batch call has ambiguous arguments", reason="bad-batch")
-        args[slot] = value
-    return args
 
 
 def _refuse_get() -> GatewayError:

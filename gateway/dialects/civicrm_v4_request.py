@@ -104,3 +104,25 @@ def index_fields(index: Any) -> list[str]:
 
 def names(values: Iterable[Any], what: str) -> list[str]:
     return [field_ref(value, what) for value in values]
+
+
+_SLOTS = ("entity", "action", "params", "index")
+
+
+def batch_call(call: Any) -> list[Any]:
+    """The arguments ``call_user_func_array`` would pass ``execute(entity, action, params, index)``."""
+    if isinstance(call, list):
+        return (call + [None] * 4)[:4]
+    if not isinstance(call, dict):
+        raise BadRequest("APIv4 batch call must be a list", reason="bad-batch")
+    args: list[Any] = [None] * 4
+    named = False
+    for position, (key, value) in enumerate(call.items()):
+        if key in _SLOTS:
+            slot, named = _SLOTS.index(key), True
+        else:
+            slot = position if key == str(position) and not named and position < 4 else -1
+        if slot < 0 or args[slot] is not None:
+            raise BadRequest("APIv4 batch call has ambiguous arguments", reason="bad-batch")
+        args[slot] = value
+    return args
