@@ -55,6 +55,13 @@ def flow_option(options: Mapping[str, Any], where: str) -> str:
     return flow
 
 
+API_KEY_IS_A_FIELD = (
+    "scheme authx-apikey sends the contact's api_key, a field CiviCRM returns in answers; in decision mode "
+    "the answer never passes through the gateway, so its readers could read the gateway's own credential. "
+    "Use scheme authx-jwt (no long-lived key travels), or leave this upstream to proxy mode"
+)
+
+
 def flow_refusal(scheme: str, flow: str) -> str | None:
     if flow != "param":
         return None
@@ -121,7 +128,7 @@ class AuthxApiKeySigner:
 
     @property
     def front_proxy_refusal(self) -> str | None:
-        return flow_refusal(self.scheme, self.flow)
+        return flow_refusal(self.scheme, self.flow) or API_KEY_IS_A_FIELD
 
     credential_lifetime: ClassVar[int | None] = None
 

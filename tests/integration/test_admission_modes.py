@@ -23,7 +23,7 @@ from gateway.decision.denial import decode
 from tests.integration.test_decision_support import Answer, send
 from tests.support.stack import Stack, metric_samples, start_stack
 
-UPSTREAMS = ("civi-apikey", "espo-key", "espo-hmac", "espo-basic")
+UPSTREAMS = ("civi-jwt", "espo-key", "espo-hmac", "espo-basic")
 DECISION = f"""decision:
   trusted_proxies: [127.0.0.1/32]
   upstreams: [{", ".join(UPSTREAMS)}]
@@ -53,7 +53,7 @@ entities:
   Email: {default: deny}
 """,
 }
-V4 = "/civi-apikey/civicrm/ajax/api4"
+V4 = "/civi-jwt/civicrm/ajax/api4"
 
 
 def params(value: Any) -> str:

@@ -78,7 +78,6 @@ async def test_playing_the_front_proxy_with_the_answer_satisfies_each_crm(stack:
         ("espo-hmac", "/espo-hmac/api/v1/Lead/a(b)!", stack.espo),
         ("espo-token", "/espo-token/api/v1/Lead", stack.espo),
         ("civi-jwt", "/civi-jwt/civicrm/ajax/api4/Contact/get", stack.civi),
-        ("civi-apikey", "/civi-apikey/civicrm/ajax/api4/Contact/get", stack.civi),
     ):
         answer = await ask(stack, "GET", uri)
         assert answer.status == 200, (upstream, answer.body)

@@ -22,8 +22,6 @@ from tests.integration.test_decision_support import (
     send,
 )
 from tests.support.stack import (
-    CIVI_API_KEY,
-    CIVI_SITE_KEY,
     ESPO_API_KEY,
     Stack,
     start_stack,
@@ -88,12 +86,6 @@ def _bearer_value(value: str) -> bool:
 ALLOWED: list[tuple[str, str, dict[str, str], Check]] = [
     # (upstream, target below its prefix, extra request headers, what the CRM must have received)
     ("civi-jwt", V4_CONTACTS, {}, lambda h: _bearer_value(h["X-Civi-Auth"]) and "X-Civi-Key" not in h),
-    (
-        "civi-apikey",
-        V4_CONTACTS,
-        {},
-        lambda h: h["X-Civi-Auth"] == f"Bearer {CIVI_API_KEY}" and h["X-Civi-Key"] == CIVI_SITE_KEY,
-    ),
     (
         "civi-jwt-header",
         V4_CONTACTS,

@@ -40,7 +40,6 @@ START_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 10.0
 DECIDED = (
     "civi-jwt",
-    "civi-apikey",
     "civi-jwt-header",
     "civi-basic",
     "espo-key",
@@ -51,7 +50,8 @@ DECIDED = (
     "espo-by-host",
 )
 """Every upstream of tests.support.stack whose scheme a front proxy can apply (not civicrm-keys, not
-flow param): those stay in proxy mode behind the same front proxy."""
+flow param, not authx-apikey, whose credential is a field answers carry): those stay in proxy mode behind
+the same front proxy."""
 ESPO_DECIDED = tuple(name for name in DECIDED if name.startswith("espo-"))
 API_KEY_READABLE = """fields:
   "*": {allow: [api_key]}

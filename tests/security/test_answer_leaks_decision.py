@@ -5,9 +5,9 @@ through real nginx and Caddy. With every sandbox answer mode that echoes the req
 URL as received, an HTML error page printing it), nothing any upstream answers, decided or left to proxy
 mode behind the same front proxy, carries a configured secret.
 
-Known gap, not covered here: the decided policies must allow reading ``api_key`` (decision mode cannot
-remove it), so with ``authx-apikey`` a ``Contact.get`` of the integration's own contact returns the very
-key the gateway sends (docs/decision-mode.md)."""
+The decided policies must allow reading ``api_key`` (decision mode cannot remove it), so ``authx-apikey``,
+whose credential is that field, is refused in decision mode at load (its Contact.get of the integration's
+own contact would return the very key the gateway sends)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,12 @@ upstreams:
     dialect: civicrm
     url: http://127.0.0.1:9001
     match: {path_prefix: /civi-header}
-    auth: {scheme: authx-apikey, site_key: 'site-key-0123456789', flow: header}
+    auth: {scheme: authx-jwt, sign_keys: 'jwt-hs256:hkdf-sha256:sign-secret', flow: header}
+  civi-apikey:
+    dialect: civicrm
+    url: http://127.0.0.1:9001
+    match: {path_prefix: /civi-apikey}
+    auth: {scheme: authx-apikey, site_key: 'site-key-0123456789', flow: xheader}
   civi-keys:
     dialect: civicrm
     url: http://127.0.0.1:9001
@@ -95,6 +100,11 @@ def test_disabled_section_needs_nothing_else() -> None:
         ),
         ("{trusted_proxies: [127.0.0.1], upstreams: [civi-keys]}", "decision.upstreams", "query string"),
         ("{trusted_proxies: [127.0.0.1], upstreams: [civi-param]}", "decision.upstreams", "flow param"),
+        (
+            "{trusted_proxies: [127.0.0.1], upstreams: [civi-apikey]}",
+            "decision.upstreams",
+            "a field CiviCRM returns in answers",
+        ),
         ("{trusted_proxies: [127.0.0.1], upstreams: [civi], path: /civi/authz}", "decision.path", "overlaps"),
         ("{trusted_proxies: [127.0.0.1], upstreams: [civi], path: /}", "decision.path", "absolute path"),
         (
