@@ -25,7 +25,7 @@ from typing import Any
 from gateway.answers.encoding import decoder_for
 from gateway.answers.fields import FieldFilter
 from gateway.answers.guard import CredentialGuard
-from gateway.dialects.civicrm_answers import answer_fields
+from gateway.dialects.civicrm.answers import answer_fields
 
 SECRETS = ("sandbox-site-key-0123456789", "civi-contact-42-api-key", "Bearer civi-contact-42-api-key")
 SIZES = (1024, 256 * 1024, 10 * 1024 * 1024)

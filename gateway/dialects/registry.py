@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.dialects import civicrm, espocrm
 from gateway.dialects.base import DialectFactory
+from gateway.dialects.civicrm import dialect as civicrm
+from gateway.dialects.espocrm import dialect as espocrm
 from gateway.dialects.vocabulary import DialectRules
 
 

@@ -37,7 +37,8 @@ from gateway.cli import main
 from gateway.config.loader import load_config_text
 from gateway.config.model import GatewayConfig
 from gateway.config.source import load_yaml_text
-from gateway.dialects import civicrm, espocrm
+from gateway.dialects.civicrm import dialect as civicrm
+from gateway.dialects.espocrm import dialect as espocrm
 from gateway.errors import ConfigError
 from gateway.observability.metrics import GatewayMetrics
 from gateway.policy.engine import PolicySet

@@ -18,8 +18,8 @@ import pytest
 from aiohttp import ClientResponse
 from yarl import URL
 
-from gateway.dialects.civicrm_routes import php_name
-from gateway.dialects.civicrm_v4_params import canonical_params, positional
+from gateway.dialects.civicrm.routes import php_name
+from gateway.dialects.civicrm.v4_params import canonical_params, positional
 from gateway.errors import BadRequest
 from tests.support.stack import Stack, start_stack
 

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import ClientResponse
 from yarl import URL
 
-from gateway.dialects.espocrm_params import php_key
+from gateway.dialects.espocrm.params import php_key
 from tests.support.stack import ESPO_SCHEMES, Stack, start_stack
 
 ONLY_READS_ESPO = f"""

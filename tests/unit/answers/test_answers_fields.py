@@ -7,8 +7,8 @@ import pytest
 
 from gateway.answers.errors import AnswerUnreadable
 from gateway.answers.fields import FieldFilter
-from gateway.dialects.civicrm_answers import answer_fields as civi_fields
-from gateway.dialects.espocrm_answers import answer_fields as espo_fields
+from gateway.dialects.civicrm.answers import answer_fields as civi_fields
+from gateway.dialects.espocrm.answers import answer_fields as espo_fields
 
 CIVI = FieldFilter(frozenset({"api_key"}), civi_fields)
 ESPO = FieldFilter(frozenset({"assigneduser", "teams"}), espo_fields)

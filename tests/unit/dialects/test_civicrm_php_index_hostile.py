@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.dialects.civicrm_routes import php_parse
+from gateway.dialects.civicrm.routes import php_parse
 
 HUGE = "9" * 5000
 

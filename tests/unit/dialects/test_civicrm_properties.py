@@ -11,9 +11,9 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from gateway.dialects.base import RequestView
-from gateway.dialects.civicrm import factory
-from gateway.dialects.civicrm_fk import BUILTIN_FK, GENERIC_FK
-from gateway.dialects.civicrm_v4_actions import params_of
+from gateway.dialects.civicrm.dialect import factory
+from gateway.dialects.civicrm.fk import BUILTIN_FK, GENERIC_FK
+from gateway.dialects.civicrm.v4_actions import params_of
 
 DIALECT = factory({}, "upstreams.civi.options")
 V3_ENTITIES = ["Contact", "Email", "Phone", "Address", "Activity", "Tag", "Note", "GroupContact", "MyThing"]

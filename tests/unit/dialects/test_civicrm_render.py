@@ -10,8 +10,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from gateway.dialects.base import RequestView
-from gateway.dialects.civicrm import factory
-from gateway.dialects.civicrm_render import Style, xml_text
+from gateway.dialects.civicrm.dialect import factory
+from gateway.dialects.civicrm.render import Style, xml_text
 from gateway.errors import AuthenticationError, BadRequest, Forbidden, GatewayError, RateLimited
 
 DIALECT = factory({}, "upstreams.civi.options")

@@ -8,8 +8,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from gateway.dialects.base import RequestView
-from gateway.dialects.civicrm import CiviCrmDialect
-from gateway.dialects.civicrm_routes import Kind
+from gateway.dialects.civicrm.dialect import CiviCrmDialect
+from gateway.dialects.civicrm.routes import Kind
 from gateway.errors import BadRequest
 
 FORM = "application/x-www-form-urlencoded"

@@ -11,8 +11,8 @@ from yarl import URL
 
 from gateway.dialects import registry
 from gateway.dialects.base import OPAQUE, RequestView
-from gateway.dialects.civicrm import CiviCrmDialect, factory
-from gateway.dialects.civicrm_routes import php_name, php_parse
+from gateway.dialects.civicrm.dialect import CiviCrmDialect, factory
+from gateway.dialects.civicrm.routes import php_name, php_parse
 from gateway.errors import BadRequest, ConfigError, Forbidden
 
 WHERE = "upstreams.civi.options"

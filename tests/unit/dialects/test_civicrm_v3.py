@@ -11,7 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from gateway.dialects.base import Operation, RequestView
-from gateway.dialects.civicrm import factory
+from gateway.dialects.civicrm.dialect import factory
 from gateway.errors import BadRequest, Forbidden
 
 DIALECT = factory({}, "upstreams.civi.options")

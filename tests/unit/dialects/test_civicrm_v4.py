@@ -11,8 +11,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from gateway.dialects.base import OPAQUE, Operation, RequestView
-from gateway.dialects.civicrm import CiviCrmDialect, factory
-from gateway.dialects.civicrm_v4 import expression_fields
+from gateway.dialects.civicrm.dialect import CiviCrmDialect, factory
+from gateway.dialects.civicrm.v4 import expression_fields
 from gateway.errors import BadRequest, Forbidden, GatewayError
 
 DIALECT = factory({}, "upstreams.civi.options")

@@ -10,9 +10,9 @@ from urllib.parse import quote
 import pytest
 
 from gateway.dialects.base import OPAQUE, Operation
-from gateway.dialects.civicrm import factory
-from gateway.dialects.civicrm_v4_actions import ACTION_PARAMS, Shape, check_params
-from gateway.dialects.civicrm_v4_request import index_fields
+from gateway.dialects.civicrm.dialect import factory
+from gateway.dialects.civicrm.v4_actions import ACTION_PARAMS, Shape, check_params
+from gateway.dialects.civicrm.v4_request import index_fields
 from gateway.errors import BadRequest
 from tests.unit.dialects.test_civicrm_v4 import API4, identify
 

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config.source import load_yaml_text
 from gateway.dialects import registry
-from gateway.dialects.espocrm import EspoDialect, create, header_safe
+from gateway.dialects.espocrm.dialect import EspoDialect, create, header_safe
 from gateway.errors import (
     AuthenticationError,
     BadRequest,

@@ -9,7 +9,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gateway.dialects.base import OPAQUE, Operation, RequestView
-from gateway.dialects.espocrm import EspoDialect, create
+from gateway.dialects.espocrm.dialect import EspoDialect, create
 from gateway.errors import BadRequest
 
 DIALECT = create({}, "upstreams.espo.dialect_options")

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gateway.dialects.base import RequestView
-from gateway.dialects.espocrm import create, ucfirst
-from gateway.dialects.espocrm_identify import Classifier
-from gateway.dialects.espocrm_routes import OPAQUE_KIND, ROUTES, match_route
+from gateway.dialects.espocrm.dialect import create, ucfirst
+from gateway.dialects.espocrm.identify import Classifier
+from gateway.dialects.espocrm.routes import OPAQUE_KIND, ROUTES, match_route
 from gateway.errors import BadRequest
 from gateway.signers.espo_path import filter_path, rawurldecode
 

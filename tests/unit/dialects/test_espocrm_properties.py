@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gateway.dialects.base import OPAQUE, Operation, RequestView
-from gateway.dialects.espocrm import create
-from gateway.dialects.espocrm_links import BUILTIN_LINKS
-from gateway.dialects.espocrm_routes import NON_ENTITY_CONTROLLERS, match_route
+from gateway.dialects.espocrm.dialect import create
+from gateway.dialects.espocrm.links import BUILTIN_LINKS
+from gateway.dialects.espocrm.routes import NON_ENTITY_CONTROLLERS, match_route
 from gateway.errors import BadRequest
 
 DIALECT = create({}, "u")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.dialects.espocrm_routes import ROUTES, RouteMatch, _bind, match_route
+from gateway.dialects.espocrm.routes import ROUTES, RouteMatch, _bind, match_route
 
 
 def _scan(method: str, segments: list[str]) -> RouteMatch | None:

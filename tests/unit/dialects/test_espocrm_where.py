@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.dialects.espocrm_where import ATTRIBUTE_TYPES, LINK_TYPES, list_reads, where_reads
+from gateway.dialects.espocrm.where import ATTRIBUTE_TYPES, LINK_TYPES, list_reads, where_reads
 from gateway.errors import BadRequest
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gateway.dialects.civicrm import CiviCrmDialect
-from gateway.dialects.civicrm_people import ROW_LIMIT, CiviCrmDirectory
+from gateway.dialects.civicrm.dialect import CiviCrmDialect
+from gateway.dialects.civicrm.people import ROW_LIMIT, CiviCrmDirectory
 from gateway.identity.directory import LookupUnreadable
 
 DIRECTORY = CiviCrmDirectory()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gateway.dialects.espocrm import EspoDialect, parse_options
-from gateway.dialects.espocrm_people import EspoCrmDirectory
+from gateway.dialects.espocrm.dialect import EspoDialect, parse_options
+from gateway.dialects.espocrm.people import EspoCrmDirectory
 from gateway.identity.directory import LookupUnreadable
 
 DIRECTORY = EspoCrmDirectory()

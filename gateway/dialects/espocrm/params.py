@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.dialects.base import RequestView
-from gateway.dialects.espocrm_json import parse_json
-from gateway.dialects.espocrm_where import where_reads
+from gateway.dialects.espocrm.jsonparse import parse_json
+from gateway.dialects.espocrm.where import where_reads
 from gateway.errors import BadRequest
 
 JSON_TYPE = "application/json"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER
+from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER
 from gateway.errors import BadRequest
 
 READ_PARAMS = (

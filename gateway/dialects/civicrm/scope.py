@@ -13,7 +13,7 @@ from typing import Any
 from multidict import MultiDict, MultiDictProxy
 
 from gateway.dialects.base import Operation, RequestView, ScopeClauses, scope_refusal
-from gateway.dialects.civicrm_routes import Kind, Route
+from gateway.dialects.civicrm.routes import Kind, Route
 
 SCOPED_ACTIONS = frozenset({"get", "update", "delete"})
 UNSCOPED_ACTIONS = frozenset({"create", "getfields", "getactions", "getlinks", "checkaccess"})

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gateway.dialects import espocrm_answers, espocrm_vocab
 from gateway.dialects.base import (
     AnswerFilter,
     ErrorRendering,
@@ -23,10 +22,12 @@ from gateway.dialects.base import (
     ScopeClauses,
     scope_refusal,
 )
-from gateway.dialects.espocrm_identify import Classifier, needs_body, opaque
-from gateway.dialects.espocrm_links import BUILTIN_LINKS, merge_links
-from gateway.dialects.espocrm_params import php_key
-from gateway.dialects.espocrm_routes import RouteMatch, match_route
+from gateway.dialects.espocrm import answers as espocrm_answers
+from gateway.dialects.espocrm import vocab as espocrm_vocab
+from gateway.dialects.espocrm.identify import Classifier, needs_body, opaque
+from gateway.dialects.espocrm.links import BUILTIN_LINKS, merge_links
+from gateway.dialects.espocrm.params import php_key
+from gateway.dialects.espocrm.routes import RouteMatch, match_route
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise
 from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError

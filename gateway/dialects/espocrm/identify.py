@@ -12,16 +12,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway.dialects.base import OPAQUE, Operation, RequestView
-from gateway.dialects.espocrm_links import LinkMap, linked_entity
-from gateway.dialects.espocrm_params import (
+from gateway.dialects.espocrm.links import LinkMap, linked_entity
+from gateway.dialects.espocrm.params import (
     dotted_links,
     ids_of,
     json_body,
     search_fields_from_object,
     string_field,
 )
-from gateway.dialects.espocrm_routes import RouteMatch, is_entity_name
-from gateway.dialects.espocrm_where import list_reads, where_reads
+from gateway.dialects.espocrm.routes import RouteMatch, is_entity_name
+from gateway.dialects.espocrm.where import list_reads, where_reads
 
 READ, CREATE, EDIT, DELETE, STREAM = "read", "create", "edit", "delete", "stream"
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.dialects.base import Operation, RequestView
-from gateway.dialects.civicrm_fk import Schema, v3_key
-from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
-from gateway.dialects.civicrm_v3_inputs import (
+from gateway.dialects.civicrm.fk import Schema, v3_key
+from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
+from gateway.dialects.civicrm.v3_inputs import (
     NOT_FIELDS,
     check_action,
     names_in,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.auth.slots import PARAM_SLOTS
-from gateway.dialects.espocrm_json import parse_json
+from gateway.dialects.espocrm.jsonparse import parse_json
 from gateway.dialects.phpparams import php_parse
 from gateway.errors import BadRequest
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from gateway.dialects.base import RequestView
-from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route
+from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Kind, Route
 from gateway.dialects.phpparams import php_name
 from gateway.errors import BadRequest
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.auth.slots import PARAM_SLOTS
-from gateway.dialects.civicrm_inputs import CREDENTIAL_PARAMS
-from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Sources
-from gateway.dialects.civicrm_v4_actions import UNKNOWN_PARAMETER, params_of
+from gateway.dialects.civicrm.inputs import CREDENTIAL_PARAMS
+from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Sources
+from gateway.dialects.civicrm.v4_actions import UNKNOWN_PARAMETER, params_of
 from gateway.errors import BadRequest
 
 ROUTE_PARAMS = frozenset({"q", "page", "civiwp", "option", "task", "rest_route"})

@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.dialects.base import OPAQUE, Operation, RequestView
-from gateway.dialects.civicrm_fk import Schema
-from gateway.dialects.civicrm_routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
-from gateway.dialects.civicrm_v3 import decode_json, php_empty
-from gateway.dialects.civicrm_v4_actions import FIELD_VALUED, Shape, canonical_action, check_params, params_of
-from gateway.dialects.civicrm_v4_expr import expression_fields as expression_fields
-from gateway.dialects.civicrm_v4_params import canonical_params, positional
-from gateway.dialects.civicrm_v4_request import batch_call, check_batch, field_ref, index_fields, merge_query
+from gateway.dialects.civicrm.fk import Schema
+from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
+from gateway.dialects.civicrm.v3 import decode_json, php_empty
+from gateway.dialects.civicrm.v4_actions import FIELD_VALUED, Shape, canonical_action, check_params, params_of
+from gateway.dialects.civicrm.v4_expr import expression_fields as expression_fields
+from gateway.dialects.civicrm.v4_params import canonical_params, positional
+from gateway.dialects.civicrm.v4_request import batch_call, check_batch, field_ref, index_fields, merge_query
 from gateway.errors import BadRequest, Forbidden, GatewayError
 
 MAX_DEPTH = 16
