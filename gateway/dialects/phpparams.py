@@ -1,8 +1,9 @@
 """How PHP turns request variable names and values into ``$_GET``/``$_POST`` (``parse_str`` semantics).
 
 Both CRMs run on PHP: ``a.b`` and ``a b`` become ``a_b`` (in the base name only), ``a[x][]=1`` builds nested
-arrays, ``[]`` appends after the largest integer key, the last value wins, a NUL ends a name. Arrays come
-back as dicts with string keys. Checked against the real ``parse_str`` by ``tests/php/``.
+arrays, ``[]`` appends after the largest integer key (refused where PHP versions differ), the last value
+wins, a NUL ends a name. Arrays come back as dicts with string keys. Checked against the real
+``parse_str`` by ``tests/php/``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any
+
+from gateway.errors import BadRequest
 
 __all__ = ["php_json_decode", "php_name", "php_parse"]
 
@@ -52,8 +55,24 @@ def _php_int_key(key: str) -> int | None:
     return number if number <= _PHP_INT_MAX else None
 
 
-def _next_index(array: dict[str, Any]) -> str:
+def _is_negative_int_key(key: str) -> bool:
+    digits = key[1:]
+    return key.startswith("-") and _php_int_key(digits) is not None and digits != "0"
+
+
+def _next_index(array: dict[str, Any], name: str) -> str:
+    """Where ``[]`` appends. Refused where PHP versions disagree or PHP drops the value: after a negative
+    integer key (PHP 8.3 appends at n + 1, older ones at 0) and after the largest integer."""
+    if any(_is_negative_int_key(key) for key in array):
+        raise BadRequest(
+            f"Parameter '{name}' appends after a negative index, which PHP versions number differently",
+            reason="ambiguous-parameter",
+        )
     numbers = [n for n in map(_php_int_key, array) if n is not None]
+    if numbers and max(numbers) == _PHP_INT_MAX:
+        raise BadRequest(
+            f"Parameter '{name}' appends after the largest integer index", reason="ambiguous-parameter"
+        )
     return str(max(numbers) + 1 if numbers else 0)
 
 
@@ -72,7 +91,7 @@ def php_parse(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
         if not isinstance(node, dict):
             node = root[base] = {}
         for position, index in enumerate(indices):
-            key = _next_index(node) if index is None else index
+            key = _next_index(node, base) if index is None else index
             if position == len(indices) - 1:
                 node[key] = value
                 break

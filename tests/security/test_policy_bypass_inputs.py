@@ -164,6 +164,10 @@ def refused(field: str, protected: dict[str, Any]) -> dict[str, Probe]:
         ),
         "v4-index-array": get(f"{V4}/Contact/get?index[{F}]=id", status=400, reason="ambiguous-parameter"),
         "v4-index-expression": get(f"{V4}/Contact/get?index=%60{F}%60", status=400, reason="bad-field"),
+        # PHP versions number an append after a negative index differently (8.3: n + 1; older: 0)
+        "v4-query-append-after-negative": get(
+            f"{V4}/Contact/get?select[-1]=id&select[]={F}", status=400, reason="ambiguous-parameter"
+        ),
         # 3. APIv3 parameters holding field names or nested calls
         "v3-getlist-search_field": get(
             v3(entity="Contact", action="getlist", search_field=f"{F}", input="a"), **protected

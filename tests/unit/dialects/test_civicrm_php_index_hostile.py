@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.dialects.civicrm.routes import php_parse
+from gateway.errors import BadRequest
 
 HUGE = "9" * 5000
 
@@ -23,6 +24,35 @@ HUGE = "9" * 5000
     ids=["superscript", "arabic-indic", "5000-digits", "past-int64", "plain", "leading-zero"],
 )
 def test_next_index_counts_only_php_integer_keys(
+    items: list[tuple[str, str]], expected: dict[str, object]
+) -> None:
+    assert php_parse(items) == expected
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [("a[-5]", "1"), ("a[]", "2")],  # PHP 8.3 appends at -4, older PHP at 0
+        [("a[3]", "1"), ("a[-1]", "2"), ("a[]", "3")],
+        [("a[x][-2]", "1"), ("a[x][]", "2")],
+        [("a[9223372036854775807]", "1"), ("a[]", "2")],  # PHP drops the value
+    ],
+    ids=["after-negative", "negative-among-positive", "nested", "after-int-max"],
+)
+def test_appends_php_versions_number_differently_are_refused(items: list[tuple[str, str]]) -> None:
+    with pytest.raises(BadRequest) as refused:
+        php_parse(items)
+    assert refused.value.reason == "ambiguous-parameter"
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([("a[-5]", "1"), ("a[2]", "2")], {"a": {"-5": "1", "2": "2"}}),  # no append: every PHP agrees
+        ([("a[-0]", "1"), ("a[]", "2")], {"a": {"-0": "1", "0": "2"}}),  # "-0" is a string key
+    ],
+)
+def test_negative_keys_without_an_append_are_read(
     items: list[tuple[str, str]], expected: dict[str, object]
 ) -> None:
     assert php_parse(items) == expected
