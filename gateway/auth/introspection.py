@@ -25,6 +25,7 @@ from gateway.auth.jwt import build_principal, check_claims
 from gateway.auth.principal import Principal
 from gateway.auth.settings import AuthSettings, IssuerSettings
 from gateway.errors import AuthenticationError, ServiceUnavailable
+from gateway.observability.throttle import LogThrottle
 
 log = logging.getLogger("gateway.auth.introspection")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -54,6 +55,8 @@ class Introspector:
         self.cache = IntrospectionCache(self._config.cache_size, clock)
         self.lookups = 0
         """Introspection requests sent (the cache and coalescing keep this low)."""
+        self._in_flight = 0
+        self._log_budget = LogThrottle()
 
     @property
     def token_prefix(self) -> str:
@@ -68,7 +71,10 @@ class Introspector:
         try:
             answer = await self.cache.once(key, lambda: self._lookup(token))
         except IdpUnavailable as exc:
-            log.warning("introspection at %s failed: %s", self._config.url, exc)
+            allowed, held = self._log_budget.allow()
+            if allowed:
+                more = f" ({held} more not logged)" if held else ""
+                log.warning("introspection at %s failed: %s%s", self._config.url, exc, more)
             if self._config.on_error == "cached" and kept is not None and kept.principal is not None:
                 return self._accept(kept)
             raise ServiceUnavailable(
@@ -84,8 +90,15 @@ class Introspector:
         return answer.principal
 
     async def _lookup(self, token: str) -> Answer:
+        if self._in_flight >= self._config.max_concurrent_lookups:
+            self._report("busy")
+            raise IdpUnavailable("too many introspection requests in flight")
         self.lookups += 1
-        body = await self._post(token)
+        self._in_flight += 1
+        try:
+            body = await self._post(token)
+        finally:
+            self._in_flight -= 1
         now = self._clock()
         negative_until = now + self._config.negative_cache_seconds
         if body.get("active") is not True:

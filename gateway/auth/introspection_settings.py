@@ -31,6 +31,9 @@ class IntrospectionSettings:
     negative_cache_seconds: float = 5.0
     cache_size: int = 10000
     timeout_seconds: float = 3.0
+    max_concurrent_lookups: int = 32
+    """Introspection requests in flight at once; a look-up beyond them is refused at once (503), so a
+    flood of made-up tokens, which no cache can absorb, cannot make the gateway flood the IdP."""
     on_error: str = "deny"
     token_prefix: str = ""
     """Opaque tokens starting with this go to this issuer (required when several issuers introspect)."""
@@ -72,6 +75,8 @@ def validate_introspection(settings: IntrospectionSettings, where: str) -> None:
         )
     if settings.cache_size < 1:
         raise ConfigError("must be at least 1", key=f"{where}.cache_size")
+    if not 1 <= settings.max_concurrent_lookups <= 10000:
+        raise ConfigError("must be from 1 to 10000", key=f"{where}.max_concurrent_lookups")
     if settings.on_error not in ON_ERROR_MODES:
         raise ConfigError(
             f"must be one of {', '.join(ON_ERROR_MODES)} (never allow)", key=f"{where}.on_error"

@@ -27,6 +27,7 @@ def parse_introspection(s: Section, refs: SecretResolver) -> IntrospectionSettin
         negative_cache_seconds=s.get("negative_cache_seconds", float, 5.0),
         cache_size=s.get("cache_size", int, 10000),
         timeout_seconds=s.get("timeout_seconds", float, 3.0),
+        max_concurrent_lookups=s.get("max_concurrent_lookups", int, 32),
         on_error=s.get("on_error", str, "deny"),
         token_prefix=s.get("token_prefix", str, ""),
     )

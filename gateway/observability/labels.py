@@ -37,7 +37,7 @@ UPSTREAM_REJECT_REASONS: frozenset[str] = frozenset({"queue_full", "breaker_open
 JWKS_OUTCOMES: frozenset[str] = frozenset({"ok", "not_modified", "error", "timeout", "invalid", "cooldown"})
 LIMITER_FALLBACK_MODES: frozenset[str] = frozenset({"allow", "deny", "local", "memory"})
 RELOAD_OUTCOMES: frozenset[str] = frozenset({"ok", "error", "unchanged"})
-INTROSPECTION_OUTCOMES: frozenset[str] = frozenset({"active", "inactive", "refused", "error"})
+INTROSPECTION_OUTCOMES: frozenset[str] = frozenset({"active", "inactive", "refused", "error", "busy"})
 REVOCATION_REASONS: frozenset[str] = frozenset({"jti", "sub", "client", "unavailable"})
 
 _SAFE_FREE_VALUE = re.compile(r"[A-Za-z0-9_.:@/+#*=,-]{1,128}")

@@ -176,3 +176,29 @@ async def test_the_token_is_in_no_log_line(
     logged = caplog.text + captured.out + captured.err
     assert "introspection at" in logged  # the failure was logged...
     assert token not in logged and other not in logged  # ...without the token
+
+
+async def test_a_flood_of_made_up_tokens_reaches_the_idp_at_most_max_concurrent_lookups_at_once(
+    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    idp = await start_idp(aiohttp_server)
+    stack = await stack_with_idp(aiohttp_server, aiohttp_client, tmp_path, idp, max_concurrent_lookups=2)
+    good = await idp.mint()
+    assert (await stack.client.get(LEADS, headers={"X-Api-Key": good})).status == 200  # now cached
+    idp.set_delay(2.0)  # the first two look-ups hold their places while the others arrive
+    made_up = [f"made-up-token-{n:04d}-" + "x" * 40 for n in range(12)]
+    with caplog.at_level(logging.WARNING, logger="gateway.auth.introspection"):
+        responses = await asyncio.gather(
+            *(stack.client.get(LEADS, headers={"X-Api-Key": token}) for token in made_up),
+            stack.client.get(LEADS, headers={"X-Api-Key": good}),
+        )
+    *flood, cached = responses
+    statuses = sorted(r.status for r in flood)
+    assert statuses == [401] * 2 + [503] * 10  # two asked the IdP (inactive), the rest refused at once
+    assert idp.introspections == 1 + 2
+    assert cached.status == 200  # a cached token is untouched by the flood
+    assert stack.metric("crmgw_introspections_total", issuer_index="0", outcome="busy") == 10
+    warnings = [r for r in caplog.records if r.name == "gateway.auth.introspection"]
+    assert 1 <= len(warnings) <= 5  # the log has a budget too
+    assert not any(token in caplog.text for token in made_up)
+    assert len(stack.espo_received) == 2  # only the two requests with the real token

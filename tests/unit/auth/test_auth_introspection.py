@@ -194,6 +194,7 @@ async def test_an_unreachable_endpoint_is_unavailable_not_inactive(
         ),
         ({"on_error": "allow"}, "on_error"),
         ({"negative_cache_seconds": 600}, "negative_cache_seconds"),
+        ({"max_concurrent_lookups": 0}, "max_concurrent_lookups"),
         ({"token_prefix": "a.b"}, "token_prefix"),
     ],
 )
