@@ -17,15 +17,22 @@ from collections.abc import Sequence
 from gateway.config.decision_model import DEFAULT_PATH, DecisionConfig, Network
 from gateway.config.model import UpstreamConfig
 from gateway.config.source import Section
+from gateway.identity.spec import IdentityRule
 from gateway.policy.answers import denies_answer_fields, relies_on_answer_filter
 from gateway.policy.engine import PolicySet
+from gateway.signers import registry as signers
 
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 _PATH = re.compile(r"(/[A-Za-z0-9_.~-]+)+")
 _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
-def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet) -> DecisionConfig:
+def parse_decision(
+    s: Section,
+    upstreams: Sequence[UpstreamConfig],
+    policies: PolicySet,
+    identities: Sequence[IdentityRule] = (),
+) -> DecisionConfig:
     """The section (an empty one means decision mode is off); ConfigError names file, line and key."""
     if not s.data:
         s.done()
@@ -34,7 +41,7 @@ def parse_decision(s: Section, upstreams: Sequence[UpstreamConfig], policies: Po
     path = _path(s, upstreams)
     networks = _networks(s)
     request_only = s.get("request_only_field_rules", bool, False)
-    names = _upstreams(s, upstreams, policies, request_only)
+    names = _upstreams(s, upstreams, policies, request_only, identities)
     s.done()
     if enabled and not networks:
         raise s.error("trusted_proxies", "name at least one front proxy address (CIDR) allowed to ask")
@@ -73,7 +80,11 @@ def _networks(s: Section) -> tuple[Network, ...]:
 
 
 def _upstreams(
-    s: Section, upstreams: Sequence[UpstreamConfig], policies: PolicySet, request_only: bool
+    s: Section,
+    upstreams: Sequence[UpstreamConfig],
+    policies: PolicySet,
+    request_only: bool,
+    identities: Sequence[IdentityRule],
 ) -> tuple[str, ...]:
     by_name = {up.name: up for up in upstreams}
     names: list[str] = []
@@ -81,7 +92,11 @@ def _upstreams(
         up = by_name.get(name)
         if up is None:
             raise s.error("upstreams", f"unknown upstream {name!r}; known: {', '.join(by_name)}")
-        reason = unsupported_reason(up) or answer_filter_reason(up, policies, request_only)
+        reason = (
+            unsupported_reason(up)
+            or identity_reason(up, identities)
+            or answer_filter_reason(up, policies, request_only)
+        )
         if reason is not None:
             raise s.error("upstreams", f"upstream {name}: {reason}")
         if name not in names:
@@ -94,6 +109,21 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
     if not _UPSTREAM_NAME.fullmatch(up.name):
         return "decision-mode upstream names are 1-63 characters of [A-Za-z0-9_.-] (front proxies map them)"
     return up.signer.front_proxy_refusal
+
+
+def identity_reason(up: UpstreamConfig, identities: Sequence[IdentityRule]) -> str | None:
+    """Why a front proxy could not apply the identity some rule gives this upstream, if it cannot."""
+    spec = signers.spec_for(up.scheme)
+    refused = spec.front_proxy_refused_fields if spec is not None else {}
+    for rule in identities:
+        crm = rule.crm.get(up.name)
+        if crm is None:
+            continue
+        for name in sorted({*crm.fixed, *crm.derived} & refused.keys()):
+            return (
+                f"the identity at {rule.line} uses {name}: {refused[name]}; leave this upstream to proxy mode"
+            )
+    return None
 
 
 def answer_filter_reason(up: UpstreamConfig, policies: PolicySet, request_only: bool = False) -> str | None:

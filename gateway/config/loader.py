@@ -72,7 +72,7 @@ def build_config(
     observability = _observability(root.section("observability", {}))
     limiter_url = ratelimit.url if ratelimit.backend == "redis" else None
     revocation = parse_revocation(root.section("revocation", {}), refs, limiter_url)
-    decision = parse_decision(root.section("decision", {}), upstreams, policies)
+    decision = parse_decision(root.section("decision", {}), upstreams, policies, identities)
     root.done()
     check_listeners(root.section("upstreams"), listen.port, observability.admin_port, upstreams)
     if complete:

@@ -82,3 +82,6 @@ class SignerSpec:
     person_fields: Mapping[str, PersonCheck] = field(default_factory=dict)
     """Identity fields that name the person (and may come from a claim or a look-up), with their check.
     A person field that is not in ``identity_fields`` is optional."""
+    front_proxy_refused_fields: Mapping[str, str] = field(default_factory=dict)
+    """Identity fields a front proxy cannot apply from the decision's answer, with the reason: an upstream
+    whose identities use one is refused in ``decision.upstreams`` at load."""

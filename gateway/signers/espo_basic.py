@@ -105,12 +105,17 @@ class EspoTokenSigner:
         act_as(request, identity)
 
 
+ANOTHER_USER_REFUSAL = (
+    "act_as sends X-Another-User, which is not among the headers a front proxy sets from the decision"
+)
+
 BASIC = SignerSpec(
     scheme=EspoBasicSigner.scheme,
     factory=EspoBasicSigner.from_options,
     identity_fields=EspoBasicSigner.identity_fields,
     dialects=ESPO_DIALECTS,
     person_fields={"act_as": user_name_check},
+    front_proxy_refused_fields={"act_as": ANOTHER_USER_REFUSAL},
 )
 TOKEN = SignerSpec(
     scheme=EspoTokenSigner.scheme,
@@ -118,4 +123,5 @@ TOKEN = SignerSpec(
     identity_fields=EspoTokenSigner.identity_fields,
     dialects=ESPO_DIALECTS,
     person_fields={"act_as": user_name_check},
+    front_proxy_refused_fields={"act_as": ANOTHER_USER_REFUSAL},
 )

@@ -1,6 +1,6 @@
 """Acting as the person in decision mode (the gateway as authorizer behind a front proxy): the same
-admission, so the credential the front proxy is told to set names the person; a credential the front proxy
-cannot apply (EspoCRM's X-Another-User is outside the decision contract) is refused, never dropped."""
+admission, so the credential the front proxy is told to set names the person; an identity the front proxy
+cannot apply (EspoCRM's X-Another-User is outside the decision contract) is refused when the config loads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from gateway.decision import contract
 from gateway.decision.denial import decode
+from gateway.errors import ConfigError
 from tests.integration.test_decision_support import send
 from tests.support.people import ADA, ESPO_ADMIN, ESPO_ADMIN_PASSWORD, people_civi_config, people_espo_config
 from tests.support.stack import Stack, start_stack
@@ -33,7 +36,7 @@ RULES = f"""
       password: '${{env:ESPO_ADMIN_PASSWORD}}'
       act_as: {{claim: preferred_username}}
 """
-DECISION = "decision:\n  trusted_proxies: [127.0.0.1/32]\n  upstreams: [civi-jwt, espo-basic]\n"
+DECISION = "decision:\n  trusted_proxies: [127.0.0.1/32]\n  upstreams: [civi-jwt]\n"
 GET = "/civi-jwt/civicrm/ajax/api4/Contact/get?params=" + quote(json.dumps({"select": ["id"]}), safe="")
 
 
@@ -70,11 +73,24 @@ async def test_decision_mode_acts_as_the_person_or_refuses(
     assert jwt_claims(allowed.headers[contract.set_header("X-Civi-Auth")])["sub"] == f"cid:{ADA}"
     missing = await decide(stack, GET)
     assert decode(missing.headers[contract.DENIAL]).status == 403
-    espo = await decide(stack, "/espo-basic/api/v1/Lead/abc", preferred_username="ada")
-    refusal = decode(espo.headers[contract.DENIAL])
-    assert refusal.status == 500
-    assert (
-        "X-Status-Reason",
-        "this upstream's credential cannot be applied by a front proxy; use proxy mode",
-    ) in (refusal.headers)
     assert stack.civi_received == [] and stack.espo_received == []
+
+
+async def test_an_act_as_identity_keeps_its_upstream_out_of_decision_mode(
+    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        await start_stack(
+            aiohttp_server,
+            aiohttp_client,
+            tmp_path,
+            policies={"staff": POLICY},
+            civi_config=people_civi_config(),
+            espo_config=people_espo_config(),
+            identities_extra=RULES,
+            extra=DECISION.replace("[civi-jwt]", "[civi-jwt, espo-basic]"),
+            environ={"ESPO_ADMIN_PASSWORD": ESPO_ADMIN_PASSWORD},
+        )
+    assert refused.value.key == "decision.upstreams"
+    assert "upstream espo-basic" in refused.value.reason and "uses act_as" in refused.value.reason
+    assert "X-Another-User" in refused.value.reason
