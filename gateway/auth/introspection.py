@@ -11,6 +11,7 @@ to its ``exp``); an unknown token is never accepted. The token is never logged.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -147,8 +148,6 @@ class Introspector:
             self._report("error")
             raise IdpUnavailable("answer too large")
         try:
-            import json
-
             body = json.loads(raw)
         except ValueError:
             body = None
