@@ -4,8 +4,9 @@
 #   docker run --read-only --tmpfs /tmp -p 8080:8080 \
 #     -v "$PWD/deploy:/etc/crm-gateway:ro" -v /path/to/secrets:/run/secrets:ro crm-auth-gateway:0.1.0
 #
-# Two stages: the first builds the wheel from the sources and installs it (with uvloop) into a venv; the
-# second is the same slim base plus that venv, run as an unprivileged user. Nothing is written outside
+# Two stages: the first installs the pinned, hash-checked runtime lock (requirements/runtime.txt, written
+# by `bash .ci/lock`: the same versions CI tests) into a venv, then the wheel built from the sources
+# without resolving anything again; the second is the same slim base plus that venv, run as an unprivileged user. Nothing is written outside
 # /tmp at run time (byte code is compiled at install time), so the root filesystem can be read-only.
 # tests/deploy/test_dockerfile.py runs the build stage's RUN steps in a fresh venv: keep them plain shell.
 
@@ -18,10 +19,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VENV=/opt/crm-gateway
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/runtime.txt requirements/
 COPY gateway/ gateway/
 RUN python -m pip wheel --no-deps --wheel-dir dist .
 RUN python -m venv "$VENV" \
-    && "$VENV/bin/python" -m pip install --no-cache-dir "$(ls dist/crm_auth_gateway-*.whl)[speed]" \
+    && "$VENV/bin/python" -m pip install --no-cache-dir --require-hashes -r requirements/runtime.txt \
+    && "$VENV/bin/python" -m pip install --no-cache-dir --no-deps "$(ls dist/crm_auth_gateway-*.whl)" \
     && "$VENV/bin/python" -m pip uninstall --yes pip
 
 FROM python:${PYTHON_VERSION}-slim-${DEBIAN_RELEASE}
