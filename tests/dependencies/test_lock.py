@@ -81,8 +81,8 @@ def test_the_runtime_lock_pins_what_the_image_needs_with_hashes() -> None:
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{requirement.name} is a runtime dependency but not in requirements/runtime.txt"
         assert requirement.specifier.contains(pins[name], prereleases=True)
-    for name, _version, hashes in _entries(RUNTIME_LOCK):
-        assert hashes, f"{name} has no hash in requirements/runtime.txt"
+    for pinned, _version, hashes in _entries(RUNTIME_LOCK):
+        assert hashes, f"{pinned} has no hash in requirements/runtime.txt"
     text = RUNTIME_LOCK.read_text()
     assert " @ " not in text and "--index-url" not in text and "--find-links" not in text
 
