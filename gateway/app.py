@@ -13,8 +13,8 @@ from gateway.decision.endpoint import add_decision_routes
 from gateway.identities import IdentityMap
 from gateway.identity.people import PersonResolver
 from gateway.keys import METRICS, STATE, State
+from gateway.observability.access_log import AccessLogger
 from gateway.observability.health import add_health_routes
-from gateway.observability.logging import AccessLogger
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline import handle
 from gateway.ratelimit.base import Limiter

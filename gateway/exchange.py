@@ -10,7 +10,7 @@ from aiohttp import StreamReader, web
 
 from gateway.dialects.base import Operation
 from gateway.errors import STATUS_REASON, AuthenticationError, GatewayError, status_reason
-from gateway.observability.logging import AccessRecord, LimiterOutcome, operation_strings
+from gateway.observability.access_log import AccessRecord, LimiterOutcome, operation_strings
 from gateway.observability.request_id import accept_or_generate
 from gateway.ratelimit.base import LimitResult
 

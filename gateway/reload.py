@@ -25,8 +25,8 @@ from gateway.errors import ConfigError
 from gateway.inflight import track_inflight
 from gateway.keys import METRICS, STATE
 from gateway.observability.labels import LabelBounds
-from gateway.observability.logging import register_secret
 from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.redact import register_secret
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway.reload")

@@ -12,7 +12,7 @@ from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig, UpstreamConfig
 from gateway.identities import IdentityMap
 from gateway.identity.people import PersonResolver
-from gateway.observability.logging import AccessLogger
+from gateway.observability.access_log import AccessLogger
 from gateway.observability.metrics import GatewayMetrics
 from gateway.proxy.breaker import CredentialBreaker
 from gateway.proxy.client import make_session

@@ -6,8 +6,9 @@ import logging
 import signal
 
 from gateway.config.loader import load_config
-from gateway.observability.logging import register_secret, setup_logging
+from gateway.observability.logging import setup_logging
 from gateway.observability.multiprocess import clear_stale_files, remove_dir
+from gateway.observability.redact import register_secret
 from gateway.serving import ListenError, run_server, run_with_best_loop
 from gateway.supervisor import supervise
 

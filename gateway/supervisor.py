@@ -27,8 +27,8 @@ from typing import NoReturn
 from gateway.config.loader import load_config
 from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError
-from gateway.observability.logging import register_secret
 from gateway.observability.multiprocess import mark_worker_dead, values_shared
+from gateway.observability.redact import register_secret
 from gateway.serving import (
     STARTUP_FAILED,
     ListenError,

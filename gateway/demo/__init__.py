@@ -15,7 +15,8 @@ from aiohttp import web
 from gateway.auth.token_mint import generate_dev_key, mint_token
 from gateway.commands.token import request_token
 from gateway.config.loader import load_config
-from gateway.observability.logging import register_secret, setup_logging
+from gateway.observability.logging import setup_logging
+from gateway.observability.redact import register_secret
 from gateway.sandbox.civicrm import build_civicrm_app
 from gateway.sandbox.civicrm_store import CiviSandboxConfig, SandboxContact
 from gateway.sandbox.espocrm import EspoSandboxConfig, EspoUser, build_espo_app

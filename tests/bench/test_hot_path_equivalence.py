@@ -11,15 +11,14 @@ from urllib.parse import quote_plus, urlencode
 
 import pytest
 
-from gateway.observability.logging import (
+from gateway.observability.access_log import (
     AccessRecord,
     LimiterOutcome,
     access_fields,
-    forget_secrets,
-    register_secret,
     render_access_line,
-    rfc3339_now,
 )
+from gateway.observability.jsonlines import rfc3339_now
+from gateway.observability.redact import forget_secrets, register_secret
 from gateway.proxy.forward import form_encode
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import gateway.exchange
 from gateway.exchange import Exchange
-from gateway.observability.logging import AccessRecord
+from gateway.observability.access_log import AccessRecord
 from tests.support.stack import Stack, start_stack
 
 POLICIES = {

@@ -6,7 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.observability.metrics import LATENCY_BUCKETS, GatewayMetrics
+from gateway.observability.families import LATENCY_BUCKETS
+from gateway.observability.metrics import GatewayMetrics
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -1,0 +1,203 @@
+"""The access log: one JSON line per answered request.
+
+An ``AccessRecord`` has no field that can hold a token, a header, a query string or a body: secrets
+stay out of the access log by construction. Registered secrets (``redact.register_secret``) that still
+show up in a line are replaced by ``[REDACTED]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final, TextIO
+
+from gateway.dialects.base import Operation
+from gateway.observability.jsonlines import dumps, redact_values, rfc3339_now
+from gateway.observability.redact import SECRETS
+
+_MAX_ROUTE: Final = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterOutcome:
+    allowed: bool
+    remaining: int | None
+    backend: str
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One answered request. ``route`` is the canonical path; a query string in it is cut off."""
+
+    request_id: str
+    method: str
+    route: str
+    status: int
+    duration_ms: float
+    decision: str
+    principal: str | None = None
+    issuer: str | None = None
+    upstream: str | None = None
+    acting_as: str | None = None
+    """The CRM identity the request acted as (``contact_id=42``, ``act_as=jdoe``...); never a secret."""
+    operations: tuple[str, ...] = ()
+    rule: str | None = None
+    shadow: tuple[str, ...] = ()
+    """Rules of shadow policies that would have denied this request (never enforced)."""
+    upstream_ms: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    limiter: LimiterOutcome | None = None
+    reason: str | None = None
+    client_ip: str | None = None
+    time: str = field(default_factory=rfc3339_now)
+
+    def __post_init__(self) -> None:
+        self.route = self.route.split("?", 1)[0].split("#", 1)[0][:_MAX_ROUTE]
+
+
+def operation_strings(operations: Iterable[Operation]) -> tuple[str, ...]:
+    """``Contact.get`` for the route's own operation, ``Email.get@chain:api.Email.get`` otherwise."""
+    return tuple(
+        f"{op.entity}.{op.action}" if op.via == "route" else f"{op.entity}.{op.action}@{op.via}"
+        for op in operations
+    )
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def access_fields(record: AccessRecord) -> dict[str, Any]:
+    limiter = record.limiter
+    return {
+        "time": record.time,
+        "request_id": record.request_id,
+        "method": record.method,
+        "route": record.route,
+        "principal": record.principal,
+        "issuer": record.issuer,
+        "upstream": record.upstream,
+        "acting_as": record.acting_as,
+        "operations": list(record.operations),
+        "decision": record.decision,
+        "rule": record.rule,
+        "shadow": list(record.shadow),
+        "status": record.status,
+        "duration_ms": _ms(record.duration_ms),
+        "upstream_ms": _ms(record.upstream_ms),
+        "bytes_in": record.bytes_in,
+        "bytes_out": record.bytes_out,
+        "limiter": None
+        if limiter is None
+        else {"allowed": limiter.allowed, "remaining": limiter.remaining, "backend": limiter.backend},
+        "reason": record.reason,
+        "client_ip": record.client_ip,
+    }
+
+
+_QUOTE: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
+
+
+class _Unusual(Exception):
+    """A field of a type the fast access-line writer does not handle: the generic encoder takes over."""
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _QUOTE(value)
+    raise _Unusual
+
+
+def _number(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    raise _Unusual
+
+
+def _flag(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise _Unusual
+
+
+def _fast_line(record: AccessRecord) -> str:
+    """Exactly ``dumps(access_fields(record))`` for the usual field types, without the generic encoder
+    (the access line is written once per request); raises _Unusual for anything else."""
+    limiter = record.limiter
+    if limiter is None:
+        limiter_json = "null"
+    else:
+        limiter_json = (
+            f'{{"allowed":{_flag(limiter.allowed)},"remaining":{_number(limiter.remaining)},'
+            f'"backend":{_text(limiter.backend)}}}'
+        )
+    operations = ",".join([_text(op) for op in record.operations])
+    shadow = ",".join([_text(rule) for rule in record.shadow])
+    return (
+        f'{{"time":{_text(record.time)},"request_id":{_text(record.request_id)},'
+        f'"method":{_text(record.method)},"route":{_text(record.route)},'
+        f'"principal":{_text(record.principal)},"issuer":{_text(record.issuer)},'
+        f'"upstream":{_text(record.upstream)},"acting_as":{_text(record.acting_as)},'
+        f'"operations":[{operations}],'
+        f'"decision":{_text(record.decision)},"rule":{_text(record.rule)},"shadow":[{shadow}],'
+        f'"status":{_number(record.status)},'
+        f'"duration_ms":{_number(_ms(record.duration_ms))},"upstream_ms":{_number(_ms(record.upstream_ms))},'
+        f'"bytes_in":{_number(record.bytes_in)},"bytes_out":{_number(record.bytes_out)},'
+        f'"limiter":{limiter_json},"reason":{_text(record.reason)},"client_ip":{_text(record.client_ip)}}}'
+    )
+
+
+def render_access_line(record: AccessRecord) -> str:
+    """The record as one compact JSON line (no newline); registered secrets and JWT-shaped strings
+    redacted."""
+    try:
+        line = _fast_line(record)
+    except (_Unusual, TypeError):
+        line = dumps(access_fields(record))
+    detector = SECRETS.json_pattern
+    if "eyJ" in line or (detector is not None and detector.search(line) is not None):
+        line = dumps(redact_values(access_fields(record)))
+    return line
+
+
+class AccessLogger:
+    """Writes one JSON line per request. Never raises: a failed write is swallowed and counted
+    (``failures``, and ``on_error`` so metrics can count it too)."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        enabled: bool = True,
+        on_error: Callable[[], object] | None = None,
+    ) -> None:
+        self._stream = stream
+        self.enabled = enabled
+        self.failures = 0
+        self._on_error = on_error
+
+    def log(self, record: AccessRecord) -> None:
+        if not self.enabled:
+            return
+        try:
+            stream = self._stream if self._stream is not None else sys.stdout
+            stream.write(render_access_line(record) + "\n")
+            stream.flush()
+        except Exception:
+            self.failures += 1
+            if self._on_error is not None:
+                with contextlib.suppress(Exception):
+                    self._on_error()
