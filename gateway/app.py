@@ -66,20 +66,25 @@ async def build_runtime(
         router=Router(config.upstreams),
         authenticator=authenticator,
         identities=IdentityMap(config.identities),
-        limiter=limiter or build_limiter(config.ratelimit, metrics),
+        limiter=limiter or build_limiter(config.ratelimit, metrics, monotonic),
         metrics=metrics,
         access_log=AccessLogger(enabled=config.observability.access_log, on_error=metrics.access_log_error),
         upstreams=upstream_runtimes(config, monotonic),
         clock=clock,
         monotonic=monotonic,
-        people=PersonResolver(config.lookups, clock),
+        people=PersonResolver(config.lookups, monotonic),
     )
     if fresh:
         await authenticator.start()
     return runtime
 
 
-def build_app(config: GatewayConfig, *, clock: Callable[[], float] = time.time) -> web.Application:
+def build_app(
+    config: GatewayConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> web.Application:
     max_body = max(up.max_body_bytes for up in config.upstreams)
     app = web.Application(client_max_size=max_body + 64 * 1024, handler_args={"max_field_size": 16384})
     metrics = GatewayMetrics(
@@ -91,7 +96,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], float] = time.time) 
     state = app[STATE] = State()
 
     async def start(app: web.Application) -> None:
-        state.runtime = await build_runtime(config, metrics, clock)
+        state.runtime = await build_runtime(config, metrics, clock, monotonic=monotonic)
 
     async def stop(app: web.Application) -> None:
         if state.runtime is not None:

@@ -27,13 +27,13 @@ from gateway.signers.base import OutboundRequest
 async def handle(request: web.Request) -> web.StreamResponse:
     rt = request.app[STATE].runtime
     assert rt is not None
-    loop = asyncio.get_running_loop()
-    ex = begin(request, loop.time())
+    now = rt.monotonic
+    ex = begin(request, now())
     router = rt.router
     matched = router.match(request.host, request.raw_path.split("?", 1)[0], router.port_of(request.transport))
     if matched is None:
         refusal = render_plain(NotFound("no CRM is configured for this address", reason="no-route"), ex)
-        return finish(rt, ex, refusal, loop.time())
+        return finish(rt, ex, refusal, now())
     up, rel_path = matched
     ex.upstream = up.name
     view: RequestView | None = None
@@ -49,11 +49,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         plan = plan_answer(rt.config.policies, up, admitted, request)
         response = await send(rt, upstream, admitted.identity_index, admitted.out, request, extra, ex, plan)
     except asyncio.CancelledError:  # the client hung up (or the shutdown grace ran out)
-        record_client_closed(rt, ex, loop.time())
+        record_client_closed(rt, ex, now())
         raise
     except Exception as exc:
         if not isinstance(exc, GatewayError) and client_gone(request):
-            record_client_closed(rt, ex, loop.time())
+            record_client_closed(rt, ex, now())
             raise
         error = exc if isinstance(exc, GatewayError) else unexpected(exc, ex)
         ex.fail(error)
@@ -63,7 +63,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response = web.Response(
             status=rendering.status, headers=headers, body=rendering.body, content_type=rendering.content_type
         )
-    return finish(rt, ex, response, loop.time())
+    return finish(rt, ex, response, now())
 
 
 async def send(
@@ -85,11 +85,11 @@ async def send(
         raise
     if probe:
         _breaker_changed(rt, upstream, identity_index, "half-open")
-    loop = asyncio.get_running_loop()
+    now = rt.monotonic
     fwd: Forwarded | None = None
     try:
         async with upstream.guard.slot(partial(_report_load, rt, up.name)):
-            started = loop.time()
+            started = now()
             try:
                 response, fwd = await forward(
                     upstream.session,
@@ -98,11 +98,11 @@ async def send(
                     request,
                     max_body=up.max_body_bytes,
                     extra_headers=extra,
-                    loop_time=loop,
+                    clock=now,
                     plan=plan,
                 )
             except GatewayError:
-                rt.metrics.observe_upstream(up.name, None, loop.time() - started)
+                rt.metrics.observe_upstream(up.name, None, now() - started)
                 raise
     except GatewayError as error:
         if error.reason in ("queue-full", "queue-timeout"):

@@ -42,8 +42,8 @@ class Runtime:
     clock: Callable[[], float] = time.time
     """Wall time: only where a time is compared with a token's exp/iat (minting CRM tokens)."""
     monotonic: Callable[[], float] = time.monotonic
-    """Where durations are measured (breaker cooldowns)."""
-    people: PersonResolver = field(default_factory=lambda: PersonResolver({}, time.time))
+    """Every duration: request and upstream timings, breaker cooldowns, limiter refills, look-up TTLs."""
+    people: PersonResolver = field(default_factory=lambda: PersonResolver({}, time.monotonic))
 
     async def close(self, *, close_limiter: bool = True, close_authenticator: bool = True) -> None:
         if close_authenticator:

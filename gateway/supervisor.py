@@ -118,8 +118,10 @@ class Supervisor:
         run_worker: Callable[[bool], None],
         *,
         keep_open: socket.socket | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers = workers
+        self.monotonic = monotonic
         self.grace = grace
         self.run_worker = run_worker
         self.keep_open = keep_open
@@ -144,7 +146,7 @@ class Supervisor:
                 self._reap()
                 if self.deadline is None and len(self.children) < self.workers:
                     self._spawn(fresh=True, wake_fds=(wake_r, wake_w))
-                if self.deadline is not None and time.monotonic() > self.deadline:
+                if self.deadline is not None and self.monotonic() > self.deadline:
                     self._kill_remaining()
                 select.select([wake_r], [], [], 0.5 if self.deadline is not None else 5.0)
                 with contextlib.suppress(BlockingIOError):
@@ -172,7 +174,7 @@ class Supervisor:
     def _stop(self, why: str, status: int = 0) -> None:
         if self.deadline is None:
             log.info("supervisor: %s", why)
-            self.deadline = time.monotonic() + self.grace + KILL_MARGIN_SECONDS
+            self.deadline = self.monotonic() + self.grace + KILL_MARGIN_SECONDS
         self.status = max(self.status, status)
 
     def _send(self, signum: int) -> None:
@@ -204,7 +206,7 @@ class Supervisor:
             self._stop(f"worker {pid} could not start; stopping the others", status=1)
             self._send(signal.SIGTERM)
             return
-        now = time.monotonic()
+        now = self.monotonic()
         self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
         if len(self.crashes) > max(3, self.workers):
             self._stop(f"{len(self.crashes)} workers died within {CRASH_WINDOW_SECONDS:.0f} s; giving up", 1)
@@ -220,7 +222,7 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.status = 1
-        self.deadline = time.monotonic() + 60.0  # the kernel reaps them; do not loop on SIGKILL
+        self.deadline = self.monotonic() + 60.0  # the kernel reaps them; do not loop on SIGKILL
 
     def _spawn(self, *, fresh: bool, wake_fds: tuple[int, int]) -> None:
         pid = os.fork()

@@ -43,15 +43,15 @@ UNTRUSTED = "untrusted-proxy"
 async def decide(request: web.Request) -> web.StreamResponse:
     rt = request.app[STATE].runtime
     assert rt is not None
-    loop = asyncio.get_running_loop()
-    ex = begin(request, loop.time())
+    now = rt.monotonic
+    ex = begin(request, now())
     if not rt.config.decision.trusts(request.remote):
         refusal = Forbidden("this endpoint answers the configured front proxies only", reason=UNTRUSTED)
-        return finish(rt, ex, render_plain(refusal, ex), loop.time())
+        return finish(rt, ex, render_plain(refusal, ex), now())
     try:
         fwd = read_forwarded(request.headers, request.remote or "")
     except GatewayError as error:  # a front proxy that does not speak the contract: tell its operator
-        return finish(rt, ex, render_plain(error, ex), loop.time())
+        return finish(rt, ex, render_plain(error, ex), now())
     ex.method, ex.client_ip = fwd.method, fwd.client_ip
     extra = CIMultiDict[str]()
     extra["X-Request-ID"] = ex.request_id
@@ -59,7 +59,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     if matched is None:
         no_route = NotFound("no CRM is configured for this address", reason="no-route")
         ex.fail(no_route)
-        recorded = finish(rt, ex, answer.refused(_plain(no_route), extra), loop.time())
+        recorded = finish(rt, ex, answer.refused(_plain(no_route), extra), now())
         return answer.for_front_proxy(recorded, fwd.style)
     up, rel_path = matched
     ex.upstream = up.name
@@ -69,14 +69,14 @@ async def decide(request: web.Request) -> web.StreamResponse:
         ex.route = view.path
         response = await _decide(rt, up, view, fwd, ex, extra)
     except asyncio.CancelledError:
-        record_client_closed(rt, ex, loop.time())
+        record_client_closed(rt, ex, now())
         raise
     except Exception as exc:
         failure = exc if isinstance(exc, GatewayError) else unexpected(exc, ex)
         ex.fail(failure)
         response = answer.refused(up.dialect.render_error(failure, view), extra)
     # recorded as the client will see it; then wrapped for nginx when it is a refusal
-    return answer.for_front_proxy(finish(rt, ex, response, loop.time()), fwd.style)
+    return answer.for_front_proxy(finish(rt, ex, response, now()), fwd.style)
 
 
 async def _decide(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import quote_plus
 
@@ -81,13 +80,13 @@ async def forward(
     *,
     max_body: int,
     extra_headers: CIMultiDict[str],
-    loop_time: asyncio.AbstractEventLoop,
+    clock: Callable[[], float],
     plan: AnswerPlan,
 ) -> tuple[web.StreamResponse, Forwarded]:
     """Never follows a redirect: the answer, redirects included, goes through ``plan`` to the client."""
     out.headers["Accept-Encoding"] = "identity"  # the gateway must read what the CRM answers
     data = request_payload(out, request, max_body)
-    started = loop_time.time()
+    started = clock()
     try:
         upstream = await session.request(
             out.method,
@@ -105,7 +104,7 @@ async def forward(
         raise BadGateway("the CRM could not be reached") from None
     try:
         relayed = await relay(upstream, request, plan, extra_headers)
-        return relayed.response, Forwarded(relayed.status, loop_time.time() - started, relayed.bytes_out)
+        return relayed.response, Forwarded(relayed.status, clock() - started, relayed.bytes_out)
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise GatewayTimeout("the CRM did not answer in time") from None
     except aiohttp.ClientError:

@@ -6,22 +6,18 @@ The Redis backend lives in ``gateway.ratelimit.redis`` and is imported only by w
 from __future__ import annotations
 
 from gateway.ratelimit.base import Limit, Limiter, LimiterUnavailable, LimitResult, limit_key
-from gateway.ratelimit.clock import Clock, ManualClock, SystemClock
 from gateway.ratelimit.fallback import FallbackLimiter, OnError
 from gateway.ratelimit.headers import ratelimit_headers
 from gateway.ratelimit.memory import MemoryLimiter
 
 __all__ = [
-    "Clock",
     "FallbackLimiter",
     "Limit",
     "LimitResult",
     "Limiter",
     "LimiterUnavailable",
-    "ManualClock",
     "MemoryLimiter",
     "OnError",
-    "SystemClock",
     "limit_key",
     "ratelimit_headers",
 ]

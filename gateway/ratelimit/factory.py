@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.clock import Clock
 from gateway.config.model import RateLimitConfig
 from gateway.observability.metrics import GatewayMetrics
 from gateway.ratelimit.base import Limiter
@@ -12,8 +13,8 @@ from gateway.ratelimit.redis import RedisLimiter
 _FALLBACK_LABEL = {"fallback_allow": "allow", "fallback_deny": "deny", "fallback_local": "local"}
 
 
-def build_limiter(config: RateLimitConfig, metrics: GatewayMetrics) -> Limiter:
-    local = MemoryLimiter(max_keys=config.max_keys)
+def build_limiter(config: RateLimitConfig, metrics: GatewayMetrics, monotonic: Clock) -> Limiter:
+    local = MemoryLimiter(clock=monotonic, max_keys=config.max_keys)
     if config.backend == "memory" or config.url is None:
         return local
 
@@ -27,4 +28,4 @@ def build_limiter(config: RateLimitConfig, metrics: GatewayMetrics) -> Limiter:
     on_error: OnError = (
         "allow" if config.on_error == "allow" else "deny" if config.on_error == "deny" else "local"
     )
-    return FallbackLimiter(primary, local, on_error, on_event)
+    return FallbackLimiter(primary, local, on_error, on_event, clock=monotonic)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 
+from gateway.clock import Clock
 from gateway.errors import ServiceUnavailable
 from gateway.ratelimit.base import Cost, Limit, Limiter, LimiterUnavailable, LimitResult, unlimited
-from gateway.ratelimit.clock import Clock, SystemClock
 
 OnError = Literal["allow", "deny", "local"]
 
@@ -40,7 +41,7 @@ class FallbackLimiter:
         *,
         backoff_s: float = 1.0,
         warn_every_s: float = 10.0,
-        clock: Clock | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         if on_error not in get_args(OnError):
             raise ValueError(f"on_error must be one of {', '.join(get_args(OnError))}")
@@ -50,7 +51,7 @@ class FallbackLimiter:
         self._on_event = on_event
         self._backoff_s = backoff_s
         self._warn_every_s = warn_every_s
-        self._clock = clock or SystemClock()
+        self._clock = clock
         self._down = False
         self._probing = False
         self._retry_at = -math.inf
@@ -87,7 +88,7 @@ class FallbackLimiter:
         await self._local.close()
 
     def _may_call_primary(self) -> bool:
-        return not self._down or (not self._probing and self._clock.now() >= self._retry_at)
+        return not self._down or (not self._probing and self._clock() >= self._retry_at)
 
     async def _degraded(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         self._emit("fallback_" + self.on_error)
@@ -103,7 +104,7 @@ class FallbackLimiter:
         return dataclasses.replace(result, backend="fallback")
 
     def _failed(self, exc: LimiterUnavailable) -> None:
-        now = self._clock.now()
+        now = self._clock()
         self._down = True
         self._retry_at = now + self._backoff_s
         self._emit("redis_error")

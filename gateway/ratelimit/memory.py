@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from gateway.clock import Clock
 from gateway.ratelimit.base import (
     Cost,
     Limit,
@@ -14,7 +16,6 @@ from gateway.ratelimit.base import (
     most_restrictive,
     unlimited,
 )
-from gateway.ratelimit.clock import Clock, SystemClock
 
 
 class MemoryLimiter:
@@ -28,14 +29,14 @@ class MemoryLimiter:
     """
 
     def __init__(
-        self, *, clock: Clock | None = None, max_keys: int = 100_000, sweep_every_s: float = 10.0
+        self, *, clock: Clock = time.monotonic, max_keys: int = 100_000, sweep_every_s: float = 10.0
     ) -> None:
         if max_keys < 1:
             raise ValueError("max_keys must be at least 1")
-        self._clock = clock or SystemClock()
+        self._clock = clock
         self._max_keys = max_keys
         self._sweep_every_s = sweep_every_s
-        self._next_sweep = self._clock.now() + sweep_every_s
+        self._next_sweep = self._clock() + sweep_every_s
         self._tats: OrderedDict[str, float] = OrderedDict()
 
     async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
@@ -46,7 +47,7 @@ class MemoryLimiter:
         costs = check_request(limits, cost)
         if not limits:
             return unlimited("memory")
-        now = self._clock.now()
+        now = self._clock()
         self._sweep(now)
         verdicts = [
             gcra(limit.interval, limit.burst, self._tats.get(limit.key), now, charge)

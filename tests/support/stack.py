@@ -8,7 +8,8 @@ assert stack.civi_received[-1].headers["X-Civi-Auth"].startswith("Bearer ")
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,7 @@ async def start_stack(
     environ: Mapping[str, str] | None = None,
     identities_extra: str = "",
     issuer_keys: str = "",
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Stack:
     # No aiohttp access log anywhere: the gateway serves with access_log=None, and a sandbox's own log
     # (the CRM's) naturally shows the keys the gateway sent it.
@@ -311,6 +313,6 @@ async def start_stack(
     config_file = tmp_path / "gateway.yaml"
     config_file.write_text(text)
     config = load_config_text(text, str(config_file), {**ENV, **(environ or {})})
-    app = build_app(config)
+    app = build_app(config, monotonic=monotonic)
     client = await aiohttp_client(await aiohttp_server(app, access_log=None))
     return Stack(client=client, app=app, civi=civi, espo=espo, key=key, config=config)

@@ -5,9 +5,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from gateway.clock import ManualClock
 from gateway.errors import ServiceUnavailable
 from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult
-from gateway.ratelimit.clock import ManualClock
 from gateway.ratelimit.fallback import FallbackLimiter, OnError
 from gateway.ratelimit.memory import MemoryLimiter
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.clock import ManualClock
 from gateway.ratelimit.base import Limit, LimitResult
-from gateway.ratelimit.clock import ManualClock
 from gateway.ratelimit.headers import ratelimit_headers, sf_string
 from gateway.ratelimit.memory import MemoryLimiter
 
