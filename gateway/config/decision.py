@@ -108,6 +108,12 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
     """Why a front proxy could not apply this upstream's credential from response headers, if it cannot."""
     if not _UPSTREAM_NAME.fullmatch(up.name):
         return "decision-mode upstream names are 1-63 characters of [A-Za-z0-9_.-] (front proxies map them)"
+    if up.port is not None:
+        return (
+            f"it is matched by listener port (match.port: {up.port}), and a front proxy asks on behalf of "
+            "its own listener: the decision endpoint routes by host and path only; match it by host or "
+            "path_prefix, or leave it to proxy mode"
+        )
     return up.signer.front_proxy_refusal
 
 

@@ -98,6 +98,8 @@ def make_plan(
         gateway = f"{host}:{config.listen.port}"
     routes = []
     for up in gateway_order(config.upstreams):
+        if up.port is not None:
+            continue  # served on its own gateway port, never through the front proxy's listener
         for host in up.hosts:
             if not _HOST.fullmatch(host):
                 raise ConfigError(

@@ -51,6 +51,11 @@ upstreams:
     url: http://127.0.0.1:9002
     match: {host: espo.example.test}
     auth: {scheme: espo-hmac}
+  espo-root:
+    dialect: espocrm
+    url: http://127.0.0.1:9002
+    match: {port: 18081}
+    auth: {scheme: espo-hmac}
 """
 
 
@@ -99,6 +104,7 @@ def test_disabled_section_needs_nothing_else() -> None:
             "unknown upstream 'nope'",
         ),
         ("{trusted_proxies: [127.0.0.1], upstreams: [civi-keys]}", "decision.upstreams", "query string"),
+        ("{trusted_proxies: [127.0.0.1], upstreams: [espo-root]}", "decision.upstreams", "match.port: 18081"),
         ("{trusted_proxies: [127.0.0.1], upstreams: [civi-param]}", "decision.upstreams", "flow param"),
         (
             "{trusted_proxies: [127.0.0.1], upstreams: [civi-apikey]}",

@@ -89,6 +89,19 @@ def test_the_plan_follows_the_gateways_routing_order() -> None:
     ]
 
 
+def test_upstreams_on_their_own_gateway_port_stay_out_of_the_front_proxy() -> None:
+    with_port = CONFIG.replace(
+        "decision:\n",
+        "  espo-root:\n    dialect: espocrm\n    url: http://127.0.0.1:9002\n"
+        "    match: {port: 18081}\n    auth: {scheme: espo-hmac}\ndecision:\n",
+    )
+    config = load_config_text(with_port, "gateway.yaml")
+    assert config.upstream("espo-root").port == 18081
+    plan = make_plan(config, listen="127.0.0.1:8081", gateway=None)
+    assert [r.upstream for r in plan.routes] == ["espo", "civi-legacy", "civi"]
+    assert "espo-root" not in [t.upstream for t in plan.targets]
+
+
 def test_nginx_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(tmp_path, capsys, "nginx", "--listen", "127.0.0.1:8081")
     assert code == 0
