@@ -61,6 +61,8 @@ class GatewaySite:
     """More ``listen`` keys, as ``key: value, ...``."""
     upstream: str = ""
     """More keys of the espo upstream, one YAML line each at four spaces."""
+    root_port: int | None = None
+    """Also the same EspoCRM as ``espo-root``, served at the root of this gateway port (``match.port``)."""
 
     @property
     def config(self) -> Path:
@@ -84,9 +86,16 @@ class GatewaySite:
         extra: str = "",
         listen: str = "",
         upstream: str = "",
+        root_port: int | None = None,
     ) -> GatewaySite:
         site = cls(
-            root=root, espo_url=espo_url, key=make_key("ES256"), extra=extra, listen=listen, upstream=upstream
+            root=root,
+            espo_url=espo_url,
+            key=make_key("ES256"),
+            extra=extra,
+            listen=listen,
+            upstream=upstream,
+            root_port=root_port,
         )
         site.policy.parent.mkdir(parents=True, exist_ok=True)
         site.policy.write_text(policy)
@@ -112,14 +121,25 @@ class GatewaySite:
                 f"    url: {espo_url or self.espo_url}",
                 "    auth: {scheme: espo-apikey}",
                 *([self.upstream] if self.upstream else []),
+                *(self._root_upstream(espo_url or self.espo_url) if self.root_port is not None else []),
                 "identities:",
                 "  - match: {sub: svc-test}",
                 "    espo: {api_key: '${file:espo.key}'}",
+                *(["    espo-root: {api_key: '${file:espo.key}'}"] if self.root_port is not None else []),
                 "policies: [policies/]",
                 self.extra,
                 "",
             ]
         )
+
+    def _root_upstream(self, espo_url: str) -> list[str]:
+        return [
+            "  espo-root:",
+            "    dialect: espocrm",
+            f"    match: {{port: {self.root_port}}}",
+            f"    url: {espo_url}",
+            "    auth: {scheme: espo-apikey}",
+        ]
 
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {sign(self.key, claims(sub='svc-test'))}"}

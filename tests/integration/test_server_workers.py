@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.integration.test_server_harness import (
+    ALLOW_LEADS,
     DENY_LEADS,
     LEADS,
     GatewayProcess,
@@ -23,13 +24,14 @@ from tests.integration.test_server_harness import (
     serving,
     start_espo,
 )
+from tests.support.ports import free_port
 
 pytestmark = [
     pytest.mark.timeout(60),
     pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or sys.platform != "linux", reason="Linux only"),
 ]
 REQUESTS = "crmgw_requests_total"
-_LISTENING = re.compile(r"listening on 127\.0\.0\.1:\d+ \(pid (\d+)")
+_LISTENING = re.compile(r"listening on 127\.0\.0\.1:[^(]* \(pid (\d+)")
 
 
 async def wait_workers(gw: GatewayProcess, count: int, timeout: float = 20.0) -> set[int]:
@@ -116,6 +118,28 @@ async def test_a_worker_that_dies_is_replaced_and_its_counts_are_kept(
 
         assert await asyncio.gather(*(gw.get(LEADS, site.bearer()) for _ in range(sent))) == [200] * sent
         assert await gw.metric(REQUESTS, upstream="espo") == 2 * sent
+        gw.send(signal.SIGTERM)
+        assert await gw.wait_exit(timeout=15) == 0
+
+
+async def test_every_worker_serves_an_upstream_on_its_own_port(aiohttp_server: Any, tmp_path: Path) -> None:
+    espo = await start_espo(aiohttp_server)
+    root_port = free_port()
+    policy = ALLOW_LEADS.replace("upstreams: [espo]", "upstreams: [espo, espo-root]")
+    site = GatewaySite.write(tmp_path, base_url(espo), policy=policy, root_port=root_port)
+    metrics_dir = tmp_path / "metrics"
+    async with serving(
+        site.config, "--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    ) as gw:
+        pids = await wait_workers(gw, 2)
+        at_root = GatewayProcess(proc=gw.proc, port=root_port)
+        sent = 40  # each on its own connection: the kernel picks a worker per connection
+        answers = await asyncio.gather(*(at_root.get("/api/v1/Lead", site.bearer()) for _ in range(sent)))
+        assert answers == [200] * sent
+        served = {pid: n for pid, n in requests_by_worker(metrics_dir).items() if n}
+        assert set(served) == pids, f"not every worker answered on port {root_port}: {served}"
+        assert await gw.metric(REQUESTS, upstream="espo-root", status_class="2xx") == sent
+        assert await gw.get(LEADS, site.bearer()) == 200
         gw.send(signal.SIGTERM)
         assert await gw.wait_exit(timeout=15) == 0
 
