@@ -11,21 +11,21 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from gateway.auth.principal import Principal
-from gateway.auth.slots import extract_token
+from gateway.acting import resolve_identity
 from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import Forbidden, RateLimited
 from gateway.exchange import Exchange
 from gateway.identities import Selection
-from gateway.identity.resolve import resolve_identity
 from gateway.identity.spec import ActingAs
 from gateway.limits import limits_for_request
+from gateway.principal import Principal
 from gateway.proxy.outbound import build_outbound
 from gateway.ratelimit.headers import ratelimit_headers
 from gateway.runtime import Runtime
 from gateway.scoping import apply_record_scopes
 from gateway.signers.base import Identity, OutboundRequest
+from gateway.wire.slots import extract_token
 
 BodyReader = Callable[[UpstreamConfig, RequestView], Awaitable[None]]
 """The entry point's way to give the dialect the body it needs (proxy mode reads it; the decision endpoint

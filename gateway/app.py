@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from gateway.assembly import build_limiter
 from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig
 from gateway.decision.endpoint import add_decision_routes
@@ -18,7 +19,6 @@ from gateway.observability.health import add_health_routes
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline import handle
 from gateway.ratelimit.base import Limiter
-from gateway.ratelimit.factory import build_limiter
 from gateway.revocation.checker import RevocationChecker, build_store
 from gateway.routing import Router
 from gateway.runtime import Runtime, upstream_runtimes

@@ -2,7 +2,7 @@
 
 :meth:`IdentityMap.select` runs before policy and needs no I/O: the rule, its fixed fields and the
 fields taken from token claims. Fields resolved through the CRM are left pending for
-:mod:`gateway.identity.resolve`, which runs only after the request was authenticated and authorized.
+:mod:`gateway.acting`, which runs only after the request was authenticated and authorized.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.auth.principal import Principal
 from gateway.errors import Forbidden
 from gateway.identity.spec import FromClaim, FromLookup, IdentityRule, IdentitySpec
+from gateway.principal import Principal
 from gateway.secrets import Secret
 
 NO_IDENTITY = "no-identity"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from gateway.auth.principal import Principal
 from gateway.config.model import GatewayConfig
 from gateway.dialects.base import Operation
 from gateway.policy.cache import principal_key
 from gateway.policy.model import LimitRule
+from gateway.principal import Principal
 from gateway.ratelimit.base import Limit, limit_key
 
 

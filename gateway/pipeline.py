@@ -9,7 +9,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
-from gateway.answers.plan import plan_answer
+from gateway.answer_plan import plan_answer
 from gateway.answers.relay import AnswerPlan
 from gateway.dialects.base import RequestView
 from gateway.errors import GatewayError, NotFound

@@ -5,7 +5,7 @@ for requests: each finishes on the runtime it started with. An invalid new confi
 running one stays; a log line (``file:line: key: reason``) and ``crmgw_config_reloads_total`` say why.
 The replaced runtime is closed once the last request pinned to it has finished (``inflight.InFlight``).
 Whether anything changed is read from ``config.sources``, what the loader recorded as it read the files
-(``config/sources.py``): there is no second parser of the config here.
+(``configfile/sources.py``): there is no second parser of the config here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from aiohttp import web
 from gateway.app import build_runtime, policy_entities
 from gateway.config.loader import load_config
 from gateway.config.model import GatewayConfig
-from gateway.config.sources import Source, changed, replaced, state
+from gateway.configfile.sources import Source, changed, replaced, state
 from gateway.errors import ConfigError
 from gateway.inflight import track_inflight
 from gateway.keys import METRICS, STATE

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.auth.principal import Principal
 from gateway.dialects.base import Dialect, Operation, RequestView
 from gateway.errors import Forbidden
 from gateway.policy.scope import RecordScope
+from gateway.principal import Principal
 
 
 def _norm(entity: str) -> str:

@@ -1,4 +1,4 @@
-"""The answer's headers: hop-by-hop and cookies dropped (gateway/proxy/headers.py), every injected value
+"""The answer's headers: hop-by-hop and cookies dropped (gateway/wire/headers.py), every injected value
 removed, and redirects to the CRM's own URL pointed at the gateway's public URL without the credential."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.answers.guard import CredentialGuard
-from gateway.proxy.headers import inbound_headers
+from gateway.wire.headers import inbound_headers
 
 URL_HEADERS = ("location", "content-location")
 DECODED_DROP = ("content-encoding", "content-length", "content-md5", "digest", "etag")

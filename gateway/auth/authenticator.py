@@ -25,9 +25,9 @@ from gateway.auth.introspection import Introspector
 from gateway.auth.jwks import FetchOutcome, JwksCache, fetch_jwks
 from gateway.auth.jwt import build_principal, check_claims, parse_unverified, verify_signature
 from gateway.auth.keys import HMAC_ALGORITHMS, VerificationKey, parse_key_text, select_key
-from gateway.auth.principal import Principal
 from gateway.auth.settings import AuthSettings, IssuerSettings, validate
 from gateway.errors import AuthenticationError
+from gateway.principal import Principal
 from gateway.revocation.checker import RevocationChecker
 from gateway.secrets import Secret
 

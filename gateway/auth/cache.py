@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from itertools import islice
 
-from gateway.auth.principal import Principal
+from gateway.principal import Principal
 
 
 def _digest(token: str) -> bytes:

@@ -23,10 +23,10 @@ import jwt
 
 from gateway.auth.introspection_cache import Answer, IntrospectionCache, cache_key
 from gateway.auth.jwt import build_principal, check_claims
-from gateway.auth.principal import Principal
 from gateway.auth.settings import AuthSettings, IssuerSettings
 from gateway.errors import AuthenticationError, ServiceUnavailable
 from gateway.observability.throttle import LogThrottle
+from gateway.principal import Principal
 
 log = logging.getLogger("gateway.auth.introspection")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

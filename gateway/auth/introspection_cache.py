@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.auth.principal import Principal
+from gateway.principal import Principal
 
 
 def cache_key(token: str, issuer: str) -> tuple[str, bytes]:

@@ -18,9 +18,9 @@ from jwt import PyJWS
 from jwt.exceptions import DecodeError, InvalidAlgorithmError, InvalidSignatureError, PyJWTError
 
 from gateway.auth.keys import SUPPORTED_ALGORITHMS, VerificationKey
-from gateway.auth.principal import Principal
 from gateway.auth.settings import AuthSettings, IssuerSettings
 from gateway.errors import AuthenticationError
+from gateway.principal import Principal
 from gateway.secrets import Secret
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

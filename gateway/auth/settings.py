@@ -13,9 +13,9 @@ from gateway.auth.keys import (
     KeyFormatError,
     parse_key_text,
 )
-from gateway.auth.slots import KNOWN_SLOTS
 from gateway.errors import ConfigError
 from gateway.secrets import Secret
+from gateway.wire.slots import KNOWN_SLOTS
 
 HMAC_MIN_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 """RFC 7518 section 3.2: an HMAC key at least as long as the hash output."""

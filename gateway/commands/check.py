@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.config.loader import load_config
 from gateway.config.model import GatewayConfig
-from gateway.config.source import load_yaml_file
+from gateway.configfile.source import load_yaml_file
 from gateway.errors import ConfigError
 
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -19,12 +19,12 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from gateway.auth.authenticator import Authenticator
-from gateway.auth.principal import Principal
 from gateway.commands.check import load_located
 from gateway.config.model import GatewayConfig
 from gateway.dialects.base import RequestView
 from gateway.errors import BadRequest, GatewayError
 from gateway.identities import IdentityMap, label_of, lookup_value
+from gateway.principal import Principal
 from gateway.routing import Router
 
 FORM = "application/x-www-form-urlencoded"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from gateway.config.decision_model import DEFAULT_PATH, DecisionConfig, Network
 from gateway.config.model import UpstreamConfig
-from gateway.config.source import Section
+from gateway.configfile.source import Section
 from gateway.identity.spec import IdentityRule
 from gateway.policy.answers import denies_answer_fields, relies_on_answer_filter
 from gateway.policy.engine import PolicySet

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.auth.introspection_settings import IntrospectionSettings, validate_introspection
-from gateway.config.refs import SecretResolver
-from gateway.config.source import Section
+from gateway.configfile.refs import SecretResolver
+from gateway.configfile.source import Section
 from gateway.errors import ConfigError
 from gateway.secrets import Secret
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.config.model import UpstreamConfig
-from gateway.config.source import Section
+from gateway.configfile.source import Section
 from gateway.errors import ConfigError
 
 

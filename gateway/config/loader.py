@@ -21,11 +21,11 @@ from gateway.config.model import (
     RateLimitConfig,
     UpstreamConfig,
 )
-from gateway.config.refs import SecretResolver
 from gateway.config.revocation import parse_revocation
-from gateway.config.source import Section, load_yaml_file, load_yaml_text
-from gateway.config.sources import recording
 from gateway.config.upstreams import parse_upstreams
+from gateway.configfile.refs import SecretResolver
+from gateway.configfile.source import Section, load_yaml_file, load_yaml_text
+from gateway.configfile.sources import recording
 from gateway.errors import ConfigError
 from gateway.identity.config import Upstream as IdentityUpstream
 from gateway.identity.config import parse_identities, parse_lookups

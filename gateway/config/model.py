@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gateway.auth.settings import AuthSettings
 from gateway.config.decision_model import DecisionConfig
-from gateway.config.sources import Source
+from gateway.configfile.sources import Source
 from gateway.dialects.base import Dialect
 from gateway.identity.spec import IdentityRule, LookupConfig
 from gateway.policy.engine import PolicySet

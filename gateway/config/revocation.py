@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.config.refs import SecretResolver
-from gateway.config.source import Section
+from gateway.configfile.refs import SecretResolver
+from gateway.configfile.source import Section
 from gateway.revocation.settings import RevocationConfig
 from gateway.secrets import Secret
 

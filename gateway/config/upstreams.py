@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.config.model import DEFAULT_MAX_ANSWER_BYTES, Timeouts, UpstreamConfig
-from gateway.config.refs import SecretResolver
-from gateway.config.source import Section
+from gateway.configfile.refs import SecretResolver
+from gateway.configfile.source import Section
 from gateway.dialects import registry as dialects
 from gateway.errors import ConfigError
 from gateway.signers import registry as signers

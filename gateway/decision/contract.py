@@ -13,7 +13,7 @@ those names is always present.
 
 from __future__ import annotations
 
-from gateway.proxy.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, disguised
+from gateway.wire.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, disguised
 
 RESERVED_PREFIX = "x-crm-"
 UPSTREAM = "X-Crm-Upstream"

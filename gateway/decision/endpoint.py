@@ -34,8 +34,8 @@ from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import record_client_closed, unexpected
 from gateway.keys import STATE
 from gateway.proxy.breaker import OPEN
-from gateway.proxy.headers import outbound_headers
 from gateway.runtime import Runtime, UpstreamRuntime
+from gateway.wire.headers import outbound_headers
 
 UNTRUSTED = "untrusted-proxy"
 

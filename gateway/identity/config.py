@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.config.refs import SecretResolver
-from gateway.config.source import Section
+from gateway.configfile.refs import SecretResolver
+from gateway.configfile.source import Section
+from gateway.dialects.directories import directory_for
 from gateway.errors import ConfigError
-from gateway.identity.directories import directory_for
 from gateway.identity.spec import FieldSource, FromClaim, FromLookup, IdentityRule, IdentitySpec, LookupConfig
 from gateway.secrets import Secret
 from gateway.signers import registry as signers

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from gateway.auth.principal import Principal
+from gateway.principal import Principal
 
 V = TypeVar("V")
 

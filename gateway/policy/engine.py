@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.auth.principal import Principal
 from gateway.dialects.base import Operation
 from gateway.policy.cache import Memo, principal_key
 from gateway.policy.known import WILDCARD, DialectRules, rules_for
@@ -31,6 +30,7 @@ from gateway.policy.model import (
     fold_field,
 )
 from gateway.policy.scope import RecordScope
+from gateway.principal import Principal
 from gateway.ratelimit.base import Limit
 
 _MAX_NAME = 100

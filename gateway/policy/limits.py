@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config.source import Section
+from gateway.configfile.source import Section
 from gateway.errors import ConfigError
 from gateway.policy.model import LimitRule
 

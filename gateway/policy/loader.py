@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.config.source import Section, load_yaml_file
-from gateway.config.sources import policy_listing
+from gateway.configfile.source import Section, load_yaml_file
+from gateway.configfile.sources import policy_listing
 from gateway.dialects.base import OPAQUE
 from gateway.errors import ConfigError
 from gateway.policy.known import WILDCARD, rules_for

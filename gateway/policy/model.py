@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.auth.principal import Principal
 from gateway.dialects.base import Operation
 from gateway.policy.known import DEFAULT, WILDCARD, DialectRules
 from gateway.policy.scope import RecordScope
+from gateway.principal import Principal
 
 Mode = Literal["enforce", "shadow"]
 Severity = Literal["warning", "error"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config.source import Section
+from gateway.configfile.source import Section
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

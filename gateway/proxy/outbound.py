@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, MultiDictProxy
 
-from gateway.auth.slots import PARAM_SLOTS
 from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import RequestView
-from gateway.proxy.headers import outbound_headers
 from gateway.signers.base import OutboundRequest
+from gateway.wire.headers import outbound_headers
+from gateway.wire.slots import PARAM_SLOTS
 
 
 def strip_params(params: MultiDictProxy[str] | None, drop: frozenset[str]) -> list[tuple[str, str]] | None:

@@ -11,8 +11,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from gateway.auth.principal import Principal
 from gateway.errors import AuthenticationError, ServiceUnavailable
+from gateway.principal import Principal
 from gateway.revocation.redis_store import RedisStore, RevocationUnavailable
 from gateway.revocation.settings import RevocationConfig
 from gateway.revocation.store import MemoryStore, RevocationStore, matching, targets

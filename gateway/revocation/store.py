@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway.auth.principal import Principal
+from gateway.principal import Principal
 
 CLIENT_CLAIMS = ("client_id", "azp")
 """Where a token names its OAuth client: RFC 9068 / RFC 7662 ``client_id``, else OIDC ``azp``."""

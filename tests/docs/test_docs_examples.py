@@ -36,7 +36,7 @@ import yaml
 from gateway.cli import main
 from gateway.config.loader import load_config_text
 from gateway.config.model import GatewayConfig
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.dialects.civicrm import dialect as civicrm
 from gateway.dialects.espocrm import dialect as espocrm
 from gateway.errors import ConfigError

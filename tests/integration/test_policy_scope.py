@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.errors import ConfigError
 from gateway.policy.engine import PolicySet
 from tests.support.stack import Stack, start_stack

@@ -16,9 +16,9 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.settings import StaticKey
-from gateway.auth.slots import extract_token
 from gateway.errors import AuthenticationError
 from gateway.secrets import Secret
+from gateway.wire.slots import extract_token
 from tests.support.jwt_factory import (
     ISSUER,
     FakeClock,

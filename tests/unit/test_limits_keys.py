@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from redis.crc import key_slot
 
-from gateway.auth.principal import Principal
 from gateway.limits import _key
 from gateway.policy.model import LimitRule
+from gateway.principal import Principal
 
 
 def _rule(per: str) -> LimitRule:

@@ -16,7 +16,7 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from gateway.identity.directory import LookupUnreadable
+from gateway.dialects.directory import LookupUnreadable
 from gateway.signers.base import OutboundRequest
 
 ROW_LIMIT = 25

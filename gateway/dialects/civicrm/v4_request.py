@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway.auth.slots import PARAM_SLOTS
 from gateway.dialects.civicrm.inputs import CREDENTIAL_PARAMS
 from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Sources
 from gateway.dialects.civicrm.v4_actions import UNKNOWN_PARAMETER, params_of
 from gateway.errors import BadRequest
+from gateway.wire.slots import PARAM_SLOTS
 
 ROUTE_PARAMS = frozenset({"q", "page", "civiwp", "option", "task", "rest_route"})
 """CMS route carriers and qualifiers: read by the CMS, not by the API call (unless the action takes one)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from multidict import CIMultiDict
 
-from gateway.identity.directory import LookupUnreadable
+from gateway.dialects.directory import LookupUnreadable
 from gateway.signers.base import OutboundRequest
 
 MAX_ROWS = 2

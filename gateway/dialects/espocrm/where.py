@@ -20,10 +20,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway.auth.slots import PARAM_SLOTS
 from gateway.dialects.espocrm.jsonparse import parse_json
 from gateway.dialects.phpparams import php_parse
 from gateway.errors import BadRequest
+from gateway.wire.slots import PARAM_SLOTS
 
 BAD_WHERE = "bad-where"
 UNKNOWN_PARAMETER = "unknown-parameter"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from gateway.auth.cache import VerifiedTokenCache
-from gateway.auth.principal import Principal
+from gateway.principal import Principal
 from tests.support.jwt_factory import FakeClock
 
 

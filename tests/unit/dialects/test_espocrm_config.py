@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.dialects import registry
 from gateway.dialects.espocrm.dialect import EspoDialect, create, header_safe
 from gateway.errors import (

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.dialects.civicrm.dialect import CiviCrmDialect
 from gateway.dialects.civicrm.people import ROW_LIMIT, CiviCrmDirectory
-from gateway.identity.directory import LookupUnreadable
+from gateway.dialects.directory import LookupUnreadable
 
 DIRECTORY = CiviCrmDirectory()
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from gateway.dialects.directory import LookupUnreadable
 from gateway.dialects.espocrm.dialect import EspoDialect, parse_options
 from gateway.dialects.espocrm.people import EspoCrmDirectory
-from gateway.identity.directory import LookupUnreadable
 
 DIRECTORY = EspoCrmDirectory()
 

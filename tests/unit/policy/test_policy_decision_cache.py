@@ -12,15 +12,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from gateway.auth.principal import Principal
 from gateway.config.loader import load_config_text
 from gateway.config.model import GatewayConfig
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.limits import _limits, limits_for_request
 from gateway.policy import Decision, PolicySet
 from gateway.policy.cache import Memo, principal_key
 from gateway.policy.model import Subjects
+from gateway.principal import Principal
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
 POLICIES = [

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth.principal import Principal
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.policy import PolicySet
+from gateway.principal import Principal
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}

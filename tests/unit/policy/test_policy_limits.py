@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth.principal import Principal
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.errors import ConfigError
 from gateway.policy import LimitRule, PolicySet, parse_limit_rules, parse_rate
 from gateway.policy.limits import BURST_CAP
+from gateway.principal import Principal
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.policy import ConfigIssue, PolicySet
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.errors import ConfigError
 from gateway.policy import PolicySet
 

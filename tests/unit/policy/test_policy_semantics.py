@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from gateway.auth.principal import Principal
-from gateway.config.source import load_yaml_text
+from gateway.configfile.source import load_yaml_text
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.policy import Decision, PolicySet
+from gateway.principal import Principal
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.auth.principal import Principal
 from gateway.errors import AuthenticationError
+from gateway.principal import Principal
 from gateway.revocation.checker import RevocationChecker
 from gateway.revocation.store import Entry, MemoryStore, matching, targets
 from tests.support.jwt_factory import FakeClock

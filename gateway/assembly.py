@@ -1,4 +1,4 @@
-"""The limiter a config asks for: memory, or Redis with its on_error fallback."""
+"""The limiter a config asks for: memory, or Redis with its on_error fallback (the runtime builds it)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.dialects.civicrm.people import CiviCrmDirectory
+from gateway.dialects.directory import Directory
 from gateway.dialects.espocrm.people import EspoCrmDirectory
-from gateway.identity.directory import Directory
 
 DIRECTORIES: Mapping[str, Directory] = {"civicrm": CiviCrmDirectory(), "espocrm": EspoCrmDirectory()}
 

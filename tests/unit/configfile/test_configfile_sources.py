@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config.loader import load_config
-from gateway.config.sources import changed, replaced
+from gateway.configfile.sources import changed, replaced
 
 CONFIG = """identity:
   issuers:

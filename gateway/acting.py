@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from gateway.auth.principal import Principal
 from gateway.config.model import UpstreamConfig
+from gateway.dialects.directories import directory_for
+from gateway.dialects.directory import LookupUnreadable
 from gateway.errors import GatewayError
 from gateway.identities import Selection, Unresolved, label_of, lookup_value, person_of
 from gateway.identity.cache import Matches
-from gateway.identity.directories import directory_for
-from gateway.identity.directory import LookupUnreadable
 from gateway.identity.spec import ActingAs, FromLookup, LookupConfig
+from gateway.principal import Principal
 from gateway.proxy.forward import form_encode, upstream_url
 from gateway.secrets import Secret
 

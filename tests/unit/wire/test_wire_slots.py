@@ -5,8 +5,8 @@ from collections.abc import Sequence
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from gateway.auth.slots import KNOWN_SLOTS, extract_token
 from gateway.errors import AuthenticationError
+from gateway.wire.slots import KNOWN_SLOTS, extract_token
 
 ALL = KNOWN_SLOTS
 T = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway.config.sources import read_file
+from gateway.configfile.sources import read_file
 from gateway.errors import ConfigError
 from gateway.secrets import Secret
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from gateway.config.sources import read_file
+from gateway.configfile.sources import read_file
 from gateway.errors import ConfigError
 
 T = TypeVar("T")
