@@ -8,6 +8,7 @@ path back into an encoded one that the upstream decodes to the very same string.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 from gateway.errors import BadRequest
 
@@ -21,6 +22,9 @@ SLIM_SAFE = "/:@&=+$,;"
 """What slim/psr7 ``Uri::filterPath`` keeps raw besides unreserved characters (EspoCRM): pass as
 ``safe=`` when the forwarded path must survive that filter byte for byte (``( ) ! * '`` get encoded)."""
 
+MEMO_PATH_LIMIT = 512
+"""Paths up to this length are remembered (a few thousand, least recently used first out): integrations
+repeat the same few; a longer path is decoded every time."""
 _HEX = "0123456789abcdefABCDEF"
 _ENCODED_SEPARATORS = ("%2f", "%5c")
 
@@ -75,8 +79,20 @@ def canonicalise(raw_path: str) -> str:
 
     An empty path means the upstream root, ``/``. One trailing slash is kept (it is part of the
     path); ``.``/``..`` segments (raw or encoded), empty segments, encoded ``/`` or ``\\``, raw
-    backslashes, control characters, bad escapes and invalid UTF-8 are refused.
+    backslashes, control characters, bad escapes and invalid UTF-8 are refused. A pure function of
+    ``raw_path``: short paths are memoised (a refusal is not, it is raised again each time).
     """
+    if len(raw_path) <= MEMO_PATH_LIMIT:
+        return _remembered(raw_path)
+    return _canonicalise(raw_path)
+
+
+@lru_cache(maxsize=4096)
+def _remembered(raw_path: str) -> str:
+    return _canonicalise(raw_path)
+
+
+def _canonicalise(raw_path: str) -> str:
     if raw_path == "":
         return "/"
     _check_raw(raw_path)

@@ -28,7 +28,7 @@ from gateway.dialects.espocrm.identify import Classifier, needs_body, opaque
 from gateway.dialects.espocrm.links import BUILTIN_LINKS, merge_links
 from gateway.dialects.espocrm.params import php_key
 from gateway.dialects.espocrm.routes import RouteMatch, match_route
-from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise
+from gateway.dialects.pathcanon import AMBIGUOUS, MEMO_PATH_LIMIT, canonicalise
 from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError
 from gateway.signers.espo_path import encode_decoded_path
@@ -42,6 +42,7 @@ STATUS_REASON = "X-Status-Reason"
 _MAX_REASON_LENGTH = 200
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _KNOWN_OPTIONS = ("api_path", "link_map", "allow_unknown_links", "allow_parameters")
+_ROUTE_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,9 @@ class EspoDialect:
         self.api_path = opts.api_path
         self.links = merge_links(BUILTIN_LINKS, opts.links or {})
         self._classifier = Classifier(self.links, opts.allow_unknown_links, opts.allow_parameters)
+        self._routes: dict[tuple[str, str], RouteMatch | None] = {}
+        """``match_route`` answers by (method, relative path): the route table is fixed, so the answer is
+        too (a RouteMatch is only read). Bounded: emptied when full."""
         self.weakenings = tuple(
             f"allow_parameters lets '{name}' through unmodelled (weakens the positive model)"
             for name in sorted(opts.allow_parameters)
@@ -120,7 +124,18 @@ class EspoDialect:
         rel = self.relative(view.path)
         if rel is None or rel.startswith(f"/{PORTAL_API}/"):
             return None
-        return match_route(view.method, rel)
+        if len(rel) > MEMO_PATH_LIMIT:
+            return match_route(view.method, rel)
+        key = (view.method, rel)
+        routes = self._routes
+        try:
+            return routes[key]
+        except KeyError:
+            pass
+        if len(routes) >= _ROUTE_MEMO_SIZE:
+            routes.clear()
+        found = routes[key] = match_route(view.method, rel)
+        return found
 
     def body_needed(self, view: RequestView) -> bool:
         match = self._match(view)

@@ -44,6 +44,10 @@ methods case-insensitively, so the name is compared lower-cased."""
 MASS_ACTIONS = {"delete": DELETE, "update": EDIT}
 LEAD_CONVERT_TARGETS = ("Account", "Contact", "Opportunity")
 
+_READS_MEMO_SIZE = 4096
+_READS_MEMO_PAIRS = 16
+_READS_MEMO_CHARS = 2048
+
 BODY_KINDS = frozenset(
     {"create", "update", "link-relate", "link-unrelate", "action", "mass-action", "export"}
 )
@@ -80,6 +84,7 @@ class Classifier:
         self.allow_parameters = allow_parameters
         self.links = links
         self.allow_unknown_links = allow_unknown_links
+        self._read_memo: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
         self._kinds: dict[str, Callable[[RouteMatch, RequestView, str], list[Operation]]] = {
             "list": self._list,
             "read": lambda m, v, e: [Operation(e, READ, record_ids=(m.params["id"],))],
@@ -102,6 +107,19 @@ class Classifier:
             "export": self._export,
         }
 
+    def _reads(self, view: RequestView) -> frozenset[str]:
+        """``list_reads`` of the query, memoised by its pairs (a pure function of them; a refusal is
+        raised again each time). Bounded: emptied when full; long queries are read every time."""
+        pairs = tuple(view.query.items())
+        if len(pairs) > _READS_MEMO_PAIRS or sum(len(k) + len(v) for k, v in pairs) > _READS_MEMO_CHARS:
+            return frozenset(list_reads(pairs, self.allow_parameters))
+        found = self._read_memo.get(pairs)
+        if found is None:
+            if len(self._read_memo) >= _READS_MEMO_SIZE:
+                self._read_memo.clear()
+            found = self._read_memo[pairs] = frozenset(list_reads(pairs, self.allow_parameters))
+        return found
+
     def classify(self, match: RouteMatch, view: RequestView) -> list[Operation]:
         handler = self._kinds.get(match.kind)
         if handler is None or not names_an_entity(match):
@@ -111,8 +129,8 @@ class Classifier:
     # -- records ---------------------------------------------------------------------------------
 
     def _list(self, match: RouteMatch, view: RequestView, entity: str) -> list[Operation]:
-        fields = list_reads(view.query.items(), self.allow_parameters)
-        return [Operation(entity, READ, fields=frozenset(fields)), *self._foreign(entity, fields)]
+        fields = self._reads(view)
+        return [Operation(entity, READ, fields=fields), *self._foreign(entity, fields)]
 
     def _create(self, match: RouteMatch, view: RequestView, entity: str) -> list[Operation]:
         body = json_body(view, required=True)
@@ -160,9 +178,9 @@ class Classifier:
 
     def _link_read(self, match: RouteMatch, view: RequestView, entity: str) -> list[Operation]:
         link = match.params["link"]
-        fields = list_reads(view.query.items(), self.allow_parameters)
+        fields = self._reads(view)
         ops = [Operation(entity, READ, record_ids=(match.params["id"],))]
-        ops.extend(self._linked(entity, link, READ, "link", fields=frozenset(fields)))
+        ops.extend(self._linked(entity, link, READ, "link", fields=fields))
         target = linked_entity(self.links, entity, link)
         if target is not None:
             ops.extend(self._foreign(target, fields))
