@@ -125,18 +125,19 @@ async def rate_limit(
     ops: list[Operation],
     ex: Exchange,
     person: str | None = None,
-) -> CIMultiDict[str]:
+) -> dict[str, str]:
+    """The RateLimit headers of the client's answer; RateLimited when a limit refuses."""
     charged = limits_for_request(rt.config, principal, up.name, ops, person)
     if not charged:
-        return CIMultiDict()
+        return {}
     # one call: every limit is charged its own cost, all or nothing
     result = await rt.limiter.hit([limit for limit, _ in charged], cost=[cost for _, cost in charged])
     ex.limiter = result
-    headers = CIMultiDict(ratelimit_headers(result))
+    headers = ratelimit_headers(result)
     if not result.allowed:
         ex.decision = "ratelimited"
         ex.limited_by = result.limit.name if result.limit else "limit"
-        headers.popall("Retry-After", None)
+        headers.pop("Retry-After", None)
         raise RateLimited(
             "rate limit exceeded; retry later",
             retry_after=math.ceil(result.retry_after_seconds),

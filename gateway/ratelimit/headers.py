@@ -20,6 +20,7 @@ least 1, as some clients retry a 429 only when it is present).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from gateway.ratelimit.base import Limit, LimitResult
 
@@ -27,12 +28,19 @@ from gateway.ratelimit.base import Limit, LimitResult
 def ratelimit_headers(result: LimitResult) -> dict[str, str]:
     headers: dict[str, str] = {}
     if result.limit is not None:
-        name = sf_string(result.limit.name)
-        headers["RateLimit-Policy"] = f"{name};q={result.limit.burst};w={window_seconds(result.limit)}"
+        name, policy = _policy(result.limit)
+        headers["RateLimit-Policy"] = policy
         headers["RateLimit"] = f"{name};r={max(0, result.remaining)};t={ceil_seconds(result.reset_seconds)}"
     if not result.allowed:
         headers["Retry-After"] = str(max(1, ceil_seconds(result.retry_after_seconds)))
     return headers
+
+
+@lru_cache(maxsize=1024)
+def _policy(limit: Limit) -> tuple[str, str]:
+    """The limit's sf-string name and its whole RateLimit-Policy value: fixed by the limit."""
+    name = sf_string(limit.name)
+    return name, f"{name};q={limit.burst};w={window_seconds(limit)}"
 
 
 def window_seconds(limit: Limit) -> int:

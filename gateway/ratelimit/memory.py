@@ -48,17 +48,22 @@ class MemoryLimiter:
         if not limits:
             return unlimited("memory")
         now = self._clock()
-        self._sweep(now)
+        if now >= self._next_sweep:
+            self._sweep(now)
+        tats = self._tats
         verdicts = [
-            gcra(limit.interval, limit.burst, self._tats.get(limit.key), now, charge)
+            gcra(limit.interval, limit.burst, tats.get(limit.key), now, charge)
             for limit, charge in zip(limits, costs, strict=True)
         ]
-        allowed = all(verdict.allowed for verdict in verdicts)
-        if allowed:
-            for limit, verdict in zip(limits, verdicts, strict=True):
-                self._store(limit.key, verdict.new_tat)
-        chosen = most_restrictive(verdicts)
+        chosen = most_restrictive(verdicts) if len(verdicts) > 1 else 0
         verdict = verdicts[chosen]
+        allowed = verdict.allowed  # the most restrictive refuses whenever any does
+        if allowed:
+            for limit, each in zip(limits, verdicts, strict=True):
+                tats[limit.key] = each.new_tat
+                tats.move_to_end(limit.key)
+            while len(tats) > self._max_keys:
+                tats.popitem(last=False)
         return LimitResult(
             allowed=allowed,
             limit=limits[chosen],
@@ -78,15 +83,7 @@ class MemoryLimiter:
     async def close(self) -> None:
         self._tats.clear()
 
-    def _store(self, key: str, tat: float) -> None:
-        self._tats[key] = tat
-        self._tats.move_to_end(key)
-        while len(self._tats) > self._max_keys:
-            self._tats.popitem(last=False)
-
     def _sweep(self, now: float) -> None:
-        if now < self._next_sweep:
-            return
         self._next_sweep = now + self._sweep_every_s
         for key in [key for key, tat in self._tats.items() if tat <= now]:
             del self._tats[key]

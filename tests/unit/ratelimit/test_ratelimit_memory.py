@@ -169,6 +169,18 @@ async def test_key_count_is_capped_least_recently_used_first(clock: ManualClock)
     assert not (await limiter.hit([limit("a", burst=2, rate=0.001)], 1)).allowed  # state kept
 
 
+async def test_the_cap_keeps_the_most_recent_keys_of_a_request_charging_several(clock: ManualClock) -> None:
+    limiter = MemoryLimiter(clock=clock, max_keys=2)
+    await limiter.hit([limit("a", burst=1, rate=0.001)], 1)
+    both = [limit("b", burst=2, rate=0.001), limit("c", burst=2, rate=0.001)]
+    assert (await limiter.hit(both, 1)).allowed  # "a", the least recently used, goes
+    assert len(limiter) == 2
+    assert (await limiter.hit([limit("a", burst=1, rate=0.001)], 1)).allowed  # fresh bucket again
+    assert len(limiter) == 2  # and "b" went for it; "c" stays charged
+    assert (await limiter.hit([limit("c", burst=2, rate=0.001)], 1)).allowed
+    assert not (await limiter.hit([limit("c", burst=2, rate=0.001)], 1)).allowed
+
+
 async def test_cap_holds_under_many_distinct_keys(clock: ManualClock) -> None:
     limiter = MemoryLimiter(clock=clock, max_keys=100)
     for index in range(5000):
