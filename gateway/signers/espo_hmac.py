@@ -23,16 +23,21 @@ from gateway.signers.options import identity_text, reject_unknown
 Digest = Literal["hex", "raw"]
 DEFAULT_API_PATH = "/api/v1"
 _CACHE_LIMIT = 4096
+_SIGNED_LIMIT = 1024
+_SIGNED_PATH_LIMIT = 512
 
 
 class _Credential:
-    """One API user's precomputed parts: the HMAC keyed with its secret, and ``apiKey:``."""
+    """One API user's precomputed parts: the HMAC keyed with its secret, ``apiKey:``, and the headers
+    already computed by (method, base path, path): the signature covers nothing else, so the same three
+    give the same header (bounded: emptied when full; long paths are signed every time)."""
 
-    __slots__ = ("key_prefix", "mac")
+    __slots__ = ("key_prefix", "mac", "signed")
 
     def __init__(self, api_key: str, secret_key: str) -> None:
         self.key_prefix = api_key.encode() + b":"
         self.mac = hmac.new(secret_key.encode(), digestmod=hashlib.sha256)
+        self.signed: dict[tuple[str, str, str], str] = {}
 
     def __repr__(self) -> str:
         return "_Credential(<redacted>)"
@@ -81,14 +86,24 @@ class EspoHmacSigner:
     def sign(self, request: OutboundRequest, identity: Identity, now: float) -> None:
         api_key = identity_text(identity, "api_key")
         secret_key = identity_text(identity, "secret_key")
-        signed = f"{request.method.upper()} {self.resource_path(request)}".encode()
-        mac = self._credential(api_key, secret_key)
-        digest = mac.mac.copy()
-        digest.update(signed)
-        proof = digest.hexdigest().encode() if self.digest == "hex" else digest.digest()
-        header = base64.b64encode(mac.key_prefix + proof).decode()
+        credential = self._credential(api_key, secret_key)
+        key = (request.method, request.base_path, request.path)
+        header = credential.signed.get(key)
+        if header is None:
+            header = self._header(request, credential)
+            if len(request.path) <= _SIGNED_PATH_LIMIT:
+                if len(credential.signed) >= _SIGNED_LIMIT:
+                    credential.signed.clear()
+                credential.signed[key] = header
         request.headers["X-Hmac-Authorization"] = header
         request.secrets += (api_key, secret_key, header)
+
+    def _header(self, request: OutboundRequest, credential: _Credential) -> str:
+        signed = f"{request.method.upper()} {self.resource_path(request)}".encode()
+        digest = credential.mac.copy()
+        digest.update(signed)
+        proof = digest.hexdigest().encode() if self.digest == "hex" else digest.digest()
+        return base64.b64encode(credential.key_prefix + proof).decode()
 
     def resource_path(self, request: OutboundRequest) -> str:
         """The path after ``<base_path><api_path>`` as the server computes it; Forbidden elsewhere."""

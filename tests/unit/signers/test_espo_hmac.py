@@ -172,3 +172,44 @@ def test_an_unusable_identity_is_refused_without_leaking_it(ident: dict[str, Sec
     assert caught.value.status == 500
     assert "topsecret" not in str(caught.value) and "X-Evil" not in str(caught.value)
     assert "X-Hmac-Authorization" not in request.headers
+
+
+@pytest.mark.parametrize("digest", ["hex", "raw"])
+def test_a_remembered_signature_is_the_one_a_fresh_signer_computes(digest: str) -> None:
+    """Headers are remembered by (method, base path, path); each signed again equals a fresh signer's."""
+    signer = build({"digest": digest})
+    cases = [
+        ("GET", "/crm", "/crm/api/v1/Lead"),
+        ("get", "/crm", "/crm/api/v1/Lead"),
+        ("DELETE", "/crm", "/crm/api/v1/Lead"),
+        ("GET", "", "/api/v1/Lead"),
+        ("GET", "/crm", "/crm/api/v1/Lead/1"),
+        ("GET", "/crm", "/crm/api/v1/" + "x" * 600),
+    ]
+    for _ in range(3):
+        for who in (identity("key-a", "secret-a"), identity("key-b", "secret-b")):
+            for method, base, path in cases:
+                request = OutboundRequest(method, path, [], CIMultiDict(), base_path=base)
+                fresh = OutboundRequest(method, path, [], CIMultiDict(), base_path=base)
+                signer.sign(request, who, 0.0)
+                build({"digest": digest}).sign(fresh, who, 0.0)
+                assert request.headers["X-Hmac-Authorization"] == fresh.headers["X-Hmac-Authorization"]
+                assert request.secrets == fresh.secrets
+
+
+def test_a_refused_path_is_refused_every_time() -> None:
+    signer = build({})
+    for _ in range(3):
+        request = OutboundRequest("GET", "/crm/other", [], CIMultiDict(), base_path="/crm")
+        with pytest.raises(Forbidden):
+            signer.sign(request, identity("k", "s"), 0.0)
+        assert "X-Hmac-Authorization" not in request.headers
+
+
+def test_remembered_signatures_stay_bounded() -> None:
+    signer = build({})
+    who = identity("k", "s")
+    for number in range(3000):
+        request = OutboundRequest("GET", f"/api/v1/Lead/{number}", [], CIMultiDict(), base_path="")
+        signer.sign(request, who, 0.0)
+    assert 0 < len(next(iter(signer._credentials.values())).signed) <= 1024
