@@ -18,7 +18,7 @@ from gateway.config.loader import load_config
 from gateway.observability.logging import setup_logging
 from gateway.observability.redact import register_secret
 from gateway.sandbox.civicrm import build_civicrm_app
-from gateway.sandbox.civicrm_store import CiviSandboxConfig, SandboxContact
+from gateway.sandbox.civicrm_config import CiviSandboxConfig, SandboxContact
 from gateway.sandbox.espocrm import EspoSandboxConfig, EspoUser, build_espo_app
 from gateway.sandbox.idp import TOKEN_PATH, IdpClient, IdpSandboxConfig, build_idp_app
 from gateway.server import run_server

@@ -1,12 +1,12 @@
-"""How the sandbox CiviCRM decides who is calling: a faithful replay of the real server's checks.
+"""How the sandbox CiviCRM decides who is calling through its REST endpoints: a faithful replay of the
+real server's checks.
 
 - :func:`authenticate_rest_php`: ``extern/rest.php`` (``CRM_Utils_REST::loadCMSBootstrap``);
 - :func:`authenticate_wp_rest`: ``wp-json/civicrm/v3/rest`` (civicrm-wordpress ``Plugin``/``Controller\\Rest``
-  with WordPress' own argument validation in between);
-- :func:`authenticate_invoke`: routes served by ``CRM_Core_Invoke`` (``civicrm/ajax/*``): AuthX's
-  ``Authenticator`` (flows xheader, header, param) then ``LegacyRestAuthenticator`` (``key``/``api_key``).
+  with WordPress' own argument validation in between).
 
-Failures raise :class:`Refusal` (already rendered) or :class:`V3Failure` (rendered by the endpoint).
+Routes served by ``CRM_Core_Invoke`` (``civicrm/ajax/*``) authenticate in ``civicrm_authx``. Failures
+raise :class:`Refusal` (already rendered) or :class:`V3Failure` (rendered by the endpoint).
 """
 
 from __future__ import annotations
@@ -14,44 +14,13 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 from typing import Any
-from urllib.parse import parse_qsl
 
-from multidict import CIMultiDictProxy
+from gateway.sandbox.civicrm_config import CiviSandboxConfig, SandboxContact
+from gateway.sandbox.civicrm_php import PhpRequest, Refusal, php_empty, php_json, php_str
 
-from gateway.sandbox.civicrm_jwt import CryptoError, MalformedTokenError, decode_jwt, parse_sign_keys
-from gateway.sandbox.civicrm_store import CiviSandboxConfig, SandboxContact
-from gateway.signers.civicrm_crypto import SignKeyError, php_base64_decode
-
-WEB_SERVICE_FLOWS = frozenset({"legacyrest", "param", "xheader"})
-_GUARD_PERMS = {"pass": "authenticate with password", "api_key": "authenticate with api key"}
 _PHP_TRIM = " \t\n\r\0\x0b"
-_BRACKETS = re.compile(r"^([^\[]+)(\[.*\].*)$")
-
-
-@dataclass
-class PhpRequest:
-    """The request as PHP sees it: ``$_GET``, ``$_POST`` (POST only), headers, and the CiviCRM route."""
-
-    method: str
-    route: str
-    get: dict[str, Any]
-    post: dict[str, Any]
-    headers: CIMultiDictProxy[str]
-    json_body: Any = None
-
-    @property
-    def request(self) -> dict[str, Any]:
-        """``$_REQUEST`` with request_order "GP": POST overrides GET."""
-        return {**self.get, **self.post}
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.getall(name, [])
-        return ", ".join(values) if values else None
 
 
 @dataclass(frozen=True)
@@ -61,97 +30,12 @@ class Login:
     cred_type: str
 
 
-class Refusal(Exception):
-    def __init__(self, status: int, body: str, content_type: str) -> None:
-        super().__init__(body)
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-
-
 class V3Failure(Exception):
     """A v3 REST error result (``is_error`` 1) the endpoint renders as JSON or XML, with HTTP 200."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.result = {"error_message": message, "is_error": 1}
-
-
-Rejecter = Callable[[str], "Refusal"]
-
-
-class _Ignored(Exception):
-    """AuthX's IgnoreCredentialException: try the next flow."""
-
-
-def php_parse(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """PHP's ``$_GET``/``$_POST`` from decoded pairs: last wins, ``.`` and space in names become ``_``,
-    ``a[b][]=v`` builds nested arrays (as dicts with string keys)."""
-    out: dict[str, Any] = {}
-    for raw, value in pairs:
-        match = _BRACKETS.match(raw)
-        base, tail = (match.group(1), match.group(2)) if match else (raw, "")
-        base = base.lstrip(" ").replace(".", "_").replace(" ", "_").replace("[", "_")
-        if not base:
-            continue
-        container, key = out, base
-        for segment in re.findall(r"\[([^\]]*)\]", tail):
-            child = container.get(key)
-            if not isinstance(child, dict):
-                child = container[key] = {}
-            container = child
-            key = segment or str(max((int(k) + 1 for k in child if k.lstrip("-").isdigit()), default=0))
-        container[key] = value
-    return out
-
-
-def parse_body(method: str, content_type: str, body: bytes) -> tuple[dict[str, Any], Any]:
-    """(``$_POST``, JSON body): PHP fills ``$_POST`` only for POST forms; WordPress also reads JSON."""
-    mime = content_type.partition(";")[0].strip().lower()
-    post: dict[str, Any] = {}
-    if mime == "application/x-www-form-urlencoded":
-        fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        post = php_parse(fields) if method == "POST" else {}
-    elif mime == "multipart/form-data" and method == "POST":
-        message = BytesParser(policy=policy.HTTP).parsebytes(
-            b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
-        )
-        parts = message.iter_parts() if message.is_multipart() else iter(())
-        post = php_parse((_part_name(part), _part_text(part)) for part in parts)
-    json_body = None
-    if mime == "application/json" and body:
-        try:
-            json_body = json.loads(body)
-        except ValueError:
-            json_body = None
-    return post, json_body
-
-
-def _part_name(part: Any) -> str:
-    name = part.get_param("name", header="content-disposition")
-    return name if isinstance(name, str) else ""
-
-
-def _part_text(part: Any) -> str:
-    payload = part.get_payload(decode=True) or b""
-    return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
-
-
-def php_json(value: Any) -> str:
-    """``json_encode`` defaults: compact, ``\\/`` for slashes, ASCII escapes."""
-    return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
-
-
-def server_error() -> Refusal:
-    return Refusal(500, "HTTP 500 Internal Server Error", "text/plain")
-
-
-def php_empty(value: Any) -> bool:
-    return value is None or value in ("", "0") or value == [] or value == {}
-
-
-def php_str(value: Any) -> str:
-    return "Array" if isinstance(value, list | dict) else "" if value is None else str(value)
 
 
 def find_by_api_key(config: CiviSandboxConfig, api_key: str) -> SandboxContact | None:
@@ -254,159 +138,3 @@ def _wp_valid(config: CiviSandboxConfig, req: PhpRequest, name: str, value: Any)
         return isinstance(json.loads(str(value)), list | dict)
     except ValueError:
         return False
-
-
-def authenticate_invoke(config: CiviSandboxConfig, req: PhpRequest) -> Login | None:
-    """Both ``civi.invoke.auth`` listeners in turn; None when the request carries no credential."""
-    login = _authx_listener(config, req)
-    return _legacy_listener(config, req, login)
-
-
-def _authx_listener(config: CiviSandboxConfig, req: PhpRequest) -> Login | None:
-    params = req.get if req.method == "GET" else req.post
-    site_key = req.header("X-Civi-Key")
-    if site_key is None and params.get("_authxSiteKey") is not None:
-        site_key = php_str(params["_authxSiteKey"])
-    xheader = req.header("X-Civi-Auth")
-    if not php_empty(xheader):
-        return _authx(config, "xheader", php_str(xheader), site_key, None, _authx_reject)
-    authorization = req.header("Authorization")
-    if not php_empty(authorization) and config.authx_flow_creds.get("header"):
-        try:
-            return _authx(config, "header", php_str(authorization), site_key, None, _authx_reject)
-        except _Ignored:
-            pass
-    if php_empty(params.get("_authx")):
-        return None
-    if req.route == "civicrm/authx/login":
-        flow = "login"
-    else:
-        flow = "auto" if not php_empty(params.get("_authxSes")) else "param"
-    return _authx(config, flow, php_str(params["_authx"]), site_key, None, _authx_reject)
-
-
-def _legacy_listener(config: CiviSandboxConfig, req: PhpRequest, session: Login | None) -> Login | None:
-    args = req.route.split("/")
-    if not (len(args) > 2 and args[1] == "ajax" and args[2] in ("rest", "api4")):
-        return session
-    params = req.request
-    if php_empty(params.get("api_key")) and php_empty(params.get("key")):
-        return session
-    site_key = php_str(params["key"]) if params.get("key") is not None else None
-    cred = "Bearer " + php_str(params.get("api_key"))
-    return _authx(config, "legacyrest", cred, site_key, session, _legacy_reject)
-
-
-def _authx_reject(message: str) -> Refusal:
-    return Refusal(401, f"HTTP 401 {message}", "text/plain")
-
-
-def _legacy_reject(message: str) -> Refusal:
-    return Refusal(200, php_json({"error_message": f"FATAL: {message}", "is_error": 1}), "text/javascript")
-
-
-@dataclass
-class _Principal:
-    contact_id: str
-    cred_type: str
-
-
-def _authx(
-    config: CiviSandboxConfig,
-    flow: str,
-    cred: str,
-    site_key: str | None,
-    session: Login | None,
-    reject: Rejecter,
-) -> Login:
-    """``Authenticator::auth``: checkCredential, checkPolicy, login."""
-    principal = _check_credential(config, cred, reject)
-    allow_creds = config.authx_flow_creds.get(flow, ())
-    if flow == "header" and re.match(r"(Basic|Digest) ", cred) and "pass" not in allow_creds:
-        raise _Ignored()
-    if principal is None:
-        raise reject("Invalid credential")
-    numeric = re.fullmatch(r"[0-9]{1,18}", principal.contact_id)
-    contact = config.contact(int(principal.contact_id)) if numeric else None
-    if contact is None:
-        raise reject(f"Contact ID {_php_intval(principal.contact_id)} is invalid")
-    if principal.cred_type not in allow_creds:
-        raise reject(
-            f'Authentication type "{principal.cred_type}" with flow "{flow}" '
-            "is not allowed for this principal."
-        )
-    user_mode = config.authx_flow_users.get(flow, "optional")
-    user_id = None if user_mode == "ignore" else contact.user_id
-    if user_mode == "require" and user_id is None:
-        raise reject("Cannot login. No matching user is available.")
-    guards = config.authx_guards
-    if guards and not (
-        ("site_key" in guards and hmac.compare_digest(config.site_key.encode(), (site_key or "").encode()))
-        or ("perm" in guards and _GUARD_PERMS.get(principal.cred_type) in contact.permissions)
-        or principal.cred_type == "jwt"
-    ):
-        raise reject(f"Login not permitted. Must satisfy guard ({', '.join(guards)}).")
-    if session is not None:
-        same_user = session.contact.user_id is not None and user_id is not None
-        if session.contact.id == contact.id and same_user and session.contact.user_id == user_id:
-            return Login(contact, "already-logged-in", "already-logged-in")
-        raise reject("Cannot login. A mismatched session is already active.")
-    return Login(contact, flow, principal.cred_type)
-
-
-def _check_credential(config: CiviSandboxConfig, cred: str, reject: Rejecter) -> _Principal | None:
-    """The three CheckCredential listeners: Basic user, Bearer api_key, Bearer JWT."""
-    fmt, space, value = cred.partition(" ")
-    if fmt == "Basic":
-        user, _, password = php_base64_decode(value).decode("utf-8", "replace").partition(":")
-        for c in config.contacts:
-            if c.user_id is not None and c.username == user and password and c.password == password:
-                return _Principal(str(c.id), "pass")
-        return None
-    if fmt != "Bearer":
-        return None
-    if not space:
-        raise server_error()  # PHP: null credValue into a typed string parameter
-    contact = find_by_api_key(config, value)
-    if contact is not None:
-        return _Principal(str(contact.id), "api_key")
-    return _bearer_jwt(config, value, reject)
-
-
-def _bearer_jwt(config: CiviSandboxConfig, token: str, reject: Rejecter) -> _Principal | None:
-    try:
-        keys = parse_sign_keys(config.sign_keys) if config.sign_keys else []
-        claims = decode_jwt(token, keys, int(config.clock()))
-    except CryptoError as exc:
-        if "Expired token" in str(exc):
-            raise reject("Expired token") from None
-        return None
-    except (MalformedTokenError, SignKeyError):
-        raise server_error() from None
-    scope = claims.get("scope")
-    if isinstance(scope, list | dict):
-        raise server_error()
-    if scope is None or "authx" not in _php_scalar(scope).split(" "):
-        return None
-    sub = claims.get("sub")
-    if isinstance(sub, list | dict):
-        raise server_error()
-    if php_empty(sub) or not _php_scalar(sub).startswith("cid:"):
-        raise reject("Malformed JWT. Must specify the contact ID.")
-    contact_id = _php_scalar(sub)[4:]
-    if php_empty(contact_id):
-        raise server_error()  # AuthxException: principal without a contact
-    return _Principal(contact_id, "jwt")
-
-
-def _php_scalar(value: Any) -> str:
-    if value is True:
-        return "1"
-    if value is False:
-        return ""
-    return str(value)
-
-
-def _php_intval(text: str) -> int:
-    match = re.match(r"\s*[+-]?\d+", text)
-    return int(match.group(0)) if match else 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.sandbox.civicrm_store import v4_accepts
+from gateway.sandbox.civicrm_api4 import v4_accepts
 
 
 class UnknownAction(Exception):

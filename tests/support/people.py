@@ -7,7 +7,7 @@ external identifier, else by CMS name with ``unresolved: next``...) are given pe
 
 from __future__ import annotations
 
-from gateway.sandbox.civicrm_store import DEFAULT_FLOW_CREDS, CiviSandboxConfig, SandboxContact
+from gateway.sandbox.civicrm_config import DEFAULT_FLOW_CREDS, CiviSandboxConfig, SandboxContact
 from gateway.sandbox.espocrm import EspoSandboxConfig, EspoUser
 from tests.support.stack import (
     CIVI_API_KEY,

@@ -23,7 +23,7 @@ from gateway.config.loader import load_config_text
 from gateway.config.model import GatewayConfig
 from gateway.keys import METRICS, STATE
 from gateway.sandbox.civicrm import CIVI_CONFIG, CIVI_RECEIVED, build_civicrm_app
-from gateway.sandbox.civicrm_store import DEFAULT_FLOW_CREDS, CiviSandboxConfig, SandboxContact
+from gateway.sandbox.civicrm_config import DEFAULT_FLOW_CREDS, CiviSandboxConfig, SandboxContact
 from gateway.sandbox.espocrm import ESPO_CONFIG, ESPO_RECEIVED, EspoSandboxConfig, EspoUser, build_espo_app
 from gateway.sandbox.received import ReceivedRequest
 from tests.support.jwt_factory import AUDIENCE, ISSUER, SigningKey, claims, make_key, sign

@@ -381,19 +381,3 @@ async def test_multipart_form_body_is_read(civi: Client) -> None:
 )
 async def test_two_routes_in_one_request_are_refused(civi: Client, target: str, status: int) -> None:
     assert (await civi.get(target, headers=AUTHX)).status == status
-
-
-@pytest.mark.parametrize(
-    ("pairs", "expected"),
-    [
-        ([("k", "1"), ("k", "2")], {"k": "2"}),
-        ([("api.Email.get", "1"), ("a b", "2")], {"api_Email_get": "1", "a_b": "2"}),
-        ([("x[]", "1"), ("x[]", "2")], {"x": {"0": "1", "1": "2"}}),
-        ([("options[limit]", "5"), ("options[sort]", "id")], {"options": {"limit": "5", "sort": "id"}}),
-        ([("a[b][c]", "1")], {"a": {"b": {"c": "1"}}}),
-    ],
-)
-def test_php_parameter_parsing(pairs: list[tuple[str, str]], expected: dict[str, Any]) -> None:
-    from gateway.sandbox.civicrm_auth import php_parse
-
-    assert php_parse(pairs) == expected
