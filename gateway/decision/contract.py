@@ -13,6 +13,7 @@ those names is always present.
 
 from __future__ import annotations
 
+from gateway.dialects.credentials import SIGNED_HEADERS
 from gateway.wire.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, disguised
 
 RESERVED_PREFIX = "x-crm-"
@@ -26,18 +27,9 @@ DENIAL = "X-Crm-Denial"
 """On an nginx-style refusal: the response the client should see, encoded (see ``denial.py``)."""
 
 REQUESTED_WITH = "X-Requested-With"
-SETTABLE = (
-    "Authorization",
-    "X-Civi-Auth",
-    "X-Civi-Key",
-    "X-Api-Key",
-    "X-Hmac-Authorization",
-    "Espo-Authorization",
-    "Espo-Authorization-By-Token",
-    REQUESTED_WITH,
-    "X-Request-ID",
-)
-"""Every header a signer or the pipeline may set upstream: the fixed names front-proxy configs map."""
+SETTABLE = (*SIGNED_HEADERS, REQUESTED_WITH, "X-Request-ID")
+"""Every header a signer (its ``SignerSpec.headers``) or the pipeline may set upstream: the fixed names
+front-proxy configs map."""
 
 FRONT_SETS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 """Set upstream by the front proxy itself, as the gateway would in proxy mode."""

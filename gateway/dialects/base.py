@@ -96,6 +96,13 @@ class Dialect(Protocol):
 
     credential_params: ClassVar[frozenset[str]]
     """Query/form parameter names that carry a client credential; stripped before forwarding."""
+    credential_headers: ClassVar[frozenset[str]]
+    """Header names (lower-case) this CRM reads a credential from. A client's are stripped before any
+    upstream (whichever its dialect), a front proxy removes them, and logs hide their values
+    (gathered in ``dialects/credentials.py``)."""
+    credential_prefixes: ClassVar[tuple[str, ...]]
+    """Lower-case prefixes of this CRM's credential headers: a client header starting with one is
+    stripped too (and logs hide it), so a variant the list misses never reaches the CRM."""
 
     def canonical_path(self, raw_path: str) -> str:
         """Decode and canonicalise a path relative to the upstream; raise BadRequest when ambiguous."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.dialects.base import DialectFactory
+from gateway.dialects.base import Dialect, DialectFactory
 from gateway.dialects.civicrm import dialect as civicrm
 from gateway.dialects.espocrm import dialect as espocrm
 from gateway.dialects.vocabulary import DialectRules
@@ -13,12 +13,17 @@ from gateway.dialects.vocabulary import DialectRules
 @dataclass(frozen=True, slots=True)
 class DialectSpec:
     factory: DialectFactory
-    vocabulary: DialectRules
+    dialect: type[Dialect]
+    """The class: what it declares without being built (vocabulary, credential names)."""
+
+    @property
+    def vocabulary(self) -> DialectRules:
+        return self.dialect.vocabulary
 
 
 DIALECTS: dict[str, DialectSpec] = {
-    "civicrm": DialectSpec(civicrm.factory, civicrm.CiviCrmDialect.vocabulary),
-    "espocrm": DialectSpec(espocrm.create, espocrm.EspoDialect.vocabulary),
+    "civicrm": DialectSpec(civicrm.factory, civicrm.CiviCrmDialect),
+    "espocrm": DialectSpec(espocrm.create, espocrm.EspoDialect),
 }
 
 

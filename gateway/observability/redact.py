@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable
 from typing import Final
 
+from gateway.dialects import credentials
 from gateway.secrets import Secret
 
 REDACTED: Final = "[REDACTED]"
@@ -23,24 +24,8 @@ MIN_SECRET_LENGTH: Final = 4
 """Shorter values are not registered: redacting every ``ab`` would make logs unreadable."""
 
 _SEP = r"[-_.]?"
-_CREDENTIAL_HEADERS = (
-    "authorization",
-    "proxy-authorization",
-    "x-civi-auth",
-    "x-civi-key",
-    "x-civi-site-key",
-    "x-api-key",
-    "x-hmac-authorization",
-    "espo-authorization[\\w.-]*",
-    "x-another-user",
-    "cookie",
-    "set-cookie",
-)
-_CREDENTIAL_PARAMS = (
-    "api_key",
-    "_authx",
-    "key",
-    "site_key",
+HTTP_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+GENERIC_CREDENTIAL_PARAMS = (
     "apikey",
     "access_token",
     "id_token",
@@ -52,6 +37,10 @@ _CREDENTIAL_PARAMS = (
     "client_secret",
     "jwt",
 )
+CREDENTIAL_HEADERS: Final = frozenset(HTTP_CREDENTIAL_HEADERS) | credentials.CREDENTIAL_HEADERS
+"""HTTP's credential headers and every one a registered dialect or signer declares; and below, any header
+starting with a declared prefix, and every declared credential parameter (``dialects/credentials.py``)."""
+CREDENTIAL_PARAMS: Final = frozenset(GENERIC_CREDENTIAL_PARAMS) | credentials.CREDENTIAL_PARAMS
 
 
 def _folded(name: str) -> str:
@@ -59,13 +48,24 @@ def _folded(name: str) -> str:
     return _SEP.join(part for part in re.split(r"-(?![^\[]*\])", name))
 
 
+def _longest_first(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def _header_patterns() -> list[str]:
+    """Header names are tokens of letters, digits and ``-``: no escaping needed."""
+    prefixed = [prefix + r"[\w.-]*" for prefix in credentials.CREDENTIAL_PREFIXES]
+    return [_folded(h) for h in _longest_first([*prefixed, *CREDENTIAL_HEADERS])]
+
+
 _SCRUB: Final = re.compile(
     "|".join(
         (
             # a header line: everything to the end of the value (a repr's \r\n escape or a quote ends it)
-            r"(?P<header>(?:" + "|".join(_folded(h) for h in _CREDENTIAL_HEADERS) + r")\s*:\s*)"
+            r"(?P<header>(?:" + "|".join(_header_patterns()) + r")\s*:\s*)"
             r"[^\r\n'\"\\]+",
-            r"(?P<param>(?<![\w-])(?:" + "|".join(_CREDENTIAL_PARAMS) + r")(?:%5D|\])?=)"
+            r"(?P<param>(?<![\w-])(?:" + "|".join(_longest_first(map(re.escape, CREDENTIAL_PARAMS))) + r")"
+            r"(?:%5D|\])?=)"
             r"[^&\s'\"\\;]+",
             r"(?P<scheme>\b(?:bearer|basic)\s+)[\w~+/.=-]{10,}",
             r"eyJ[\w-]*(?:\.[\w-]*){1,4}",

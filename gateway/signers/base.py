@@ -82,6 +82,15 @@ class SignerSpec:
     person_fields: Mapping[str, PersonCheck] = field(default_factory=dict)
     """Identity fields that name the person (and may come from a claim or a look-up), with their check.
     A person field that is not in ``identity_fields`` is optional."""
+    headers: tuple[str, ...] = ()
+    """Headers it sets upstream, spelled as sent: a front proxy sets them from the decision (the
+    ``X-Crm-Set-*`` names of ``decision/contract.py``), a client's are stripped, logs hide their values."""
+    proxy_only_headers: tuple[str, ...] = ()
+    """Headers it sets only for an identity field in ``front_proxy_refused_fields`` (EspoCRM's
+    ``X-Another-User``): stripped and hidden like ``headers``, never part of the decision contract."""
+    params: frozenset[str] = frozenset()
+    """Query or form parameters it puts its credential in: logs hide their values (the dialects it serves
+    strip a client's, as ``credential_params``)."""
     front_proxy_refused_fields: Mapping[str, str] = field(default_factory=dict)
     """Identity fields a front proxy cannot apply from the decision's answer, with the reason: an upstream
     whose identities use one is refused in ``decision.upstreams`` at load."""

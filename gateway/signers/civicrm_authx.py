@@ -27,6 +27,10 @@ from gateway.signers.options import MISCONFIGURED, identity_text, reject_unknown
 
 FLOWS = ("xheader", "header", "param")
 CREDENTIAL_PARAMS = ("_authx", "_authxSiteKey", "key", "api_key")
+AUTHX_HEADERS = ("Authorization", "X-Civi-Auth", "X-Civi-Key")
+"""Where ``place_credential`` puts the credential and the site key (flows ``header`` and ``xheader``)."""
+AUTHX_PARAMS = frozenset({"_authx", "_authxSiteKey"})
+"""Where it puts them with flow ``param``."""
 REUSE_MARGIN_SECONDS = 30
 _CONTACT_ID = re.compile(r"[1-9][0-9]{0,18}")
 MAX_CONTACT_ID = 4294967295
@@ -254,6 +258,8 @@ APIKEY = SignerSpec(
     dialects=CIVICRM_DIALECTS,
     options=frozenset({"site_key", "flow"}),
     secret_options=frozenset({"site_key"}),
+    headers=AUTHX_HEADERS,
+    params=AUTHX_PARAMS,
 )
 BASIC = SignerSpec(
     scheme=AuthxBasicSigner.scheme,
@@ -262,6 +268,8 @@ BASIC = SignerSpec(
     dialects=CIVICRM_DIALECTS,
     options=frozenset({"site_key", "flow"}),
     secret_options=frozenset({"site_key"}),
+    headers=AUTHX_HEADERS,
+    params=AUTHX_PARAMS,
 )
 JWT = SignerSpec(
     scheme=AuthxJwtSigner.scheme,
@@ -270,5 +278,7 @@ JWT = SignerSpec(
     dialects=CIVICRM_DIALECTS,
     options=frozenset({"sign_keys", "flow", "ttl_seconds", "reuse"}),
     secret_options=frozenset({"sign_keys"}),
+    headers=AUTHX_HEADERS,
+    params=AUTHX_PARAMS,
     person_fields={"contact_id": contact_id_check},
 )

@@ -77,4 +77,5 @@ SPEC = SignerSpec(
     dialects=CIVICRM_DIALECTS,
     options=frozenset({"site_key"}),
     secret_options=frozenset({"site_key"}),
+    params=frozenset({"key", "api_key"}),
 )

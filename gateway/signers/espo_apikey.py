@@ -33,4 +33,5 @@ SPEC = SignerSpec(
     factory=EspoApiKeySigner.from_options,
     identity_fields=EspoApiKeySigner.identity_fields,
     dialects=ESPO_DIALECTS,
+    headers=("X-Api-Key",),
 )

@@ -114,6 +114,8 @@ BASIC = SignerSpec(
     factory=EspoBasicSigner.from_options,
     identity_fields=EspoBasicSigner.identity_fields,
     dialects=ESPO_DIALECTS,
+    headers=(AUTHORIZATION,),
+    proxy_only_headers=(ANOTHER_USER,),
     person_fields={"act_as": user_name_check},
     front_proxy_refused_fields={"act_as": ANOTHER_USER_REFUSAL},
 )
@@ -122,6 +124,8 @@ TOKEN = SignerSpec(
     factory=EspoTokenSigner.from_options,
     identity_fields=EspoTokenSigner.identity_fields,
     dialects=ESPO_DIALECTS,
+    headers=(AUTHORIZATION, BY_TOKEN),
+    proxy_only_headers=(ANOTHER_USER,),
     person_fields={"act_as": user_name_check},
     front_proxy_refused_fields={"act_as": ANOTHER_USER_REFUSAL},
 )

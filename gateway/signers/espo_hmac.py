@@ -143,4 +143,5 @@ SPEC = SignerSpec(
     identity_fields=EspoHmacSigner.identity_fields,
     dialects=ESPO_DIALECTS,
     options=frozenset({"digest", "api_path"}),
+    headers=("X-Hmac-Authorization",),
 )

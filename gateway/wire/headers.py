@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.dialects import credentials
+
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
@@ -20,28 +22,11 @@ HOP_BY_HOP = frozenset(
     )
 )
 
-CLIENT_CREDENTIALS = frozenset(
-    h.lower()
-    for h in (
-        "Authorization",
-        "X-Civi-Auth",
-        "X-Civi-Key",
-        "X-Civi-Site-Key",
-        "X-Api-Key",
-        "X-Hmac-Authorization",
-        "Espo-Authorization",
-        "Espo-Authorization-By-Token",
-        "Espo-Authorization-Code",
-        "Espo-Authorization-Create-Token-Secret",
-        "X-Another-User",
-        "Cookie",
-        "Http-Espo-Cgi-Auth",
-        "Redirect-Http-Espo-Cgi-Auth",
-        "Http-Espo-Authorization",
-        "Redirect-Http-Espo-Authorization",
-    )
-)
-CREDENTIAL_PREFIXES = ("espo-authorization", "x-civi-", "x-hmac-", "x-api-key")
+HTTP_CREDENTIALS = frozenset({"authorization", "cookie"})
+CLIENT_CREDENTIALS = HTTP_CREDENTIALS | credentials.CREDENTIAL_HEADERS
+"""Never forwarded from a client: HTTP's own credential headers and every one a registered dialect or
+signer declares (``dialects/credentials.py``)."""
+CREDENTIAL_PREFIXES = credentials.CREDENTIAL_PREFIXES
 
 CLIENT_CONTROLLED = frozenset(
     h.lower()

@@ -53,6 +53,8 @@ def _merge(ops: list[Operation]) -> list[Operation]:
 class CiviCrmDialect:
     name: ClassVar[str] = "civicrm"
     credential_params: ClassVar[frozenset[str]] = CREDENTIAL_PARAMS
+    credential_headers: ClassVar[frozenset[str]] = frozenset({"x-civi-auth", "x-civi-key", "x-civi-site-key"})
+    credential_prefixes: ClassVar[tuple[str, ...]] = ("x-civi-",)
     vocabulary: ClassVar[DialectRules] = civicrm_vocab.VOCABULARY
     answer_filter: ClassVar[AnswerFilter | None] = AnswerFilter(
         fields=frozenset({"api_key"}),

@@ -66,9 +66,31 @@ def header_safe(text: str) -> str:
     return cleaned[:_MAX_REASON_LENGTH]
 
 
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "espo-authorization",
+        "espo-authorization-by-token",
+        "espo-authorization-code",
+        "espo-authorization-create-token-secret",
+        "x-api-key",
+        "x-hmac-authorization",
+        "x-another-user",
+        # what some server set-ups hand PHP as the same variables (fastcgi and rewrite-rule copies)
+        "http-espo-cgi-auth",
+        "redirect-http-espo-cgi-auth",
+        "http-espo-authorization",
+        "redirect-http-espo-authorization",
+    }
+)
+"""Every header EspoCRM reads a credential or an identity from (``Espo-Authorization*``, API key, HMAC,
+``X-Another-User``)."""
+
+
 class EspoDialect:
     name: ClassVar[str] = "espocrm"
     credential_params: ClassVar[frozenset[str]] = frozenset()
+    credential_headers: ClassVar[frozenset[str]] = CREDENTIAL_HEADERS
+    credential_prefixes: ClassVar[tuple[str, ...]] = ("espo-authorization", "x-hmac-", "x-api-key")
     vocabulary: ClassVar[DialectRules] = espocrm_vocab.VOCABULARY
     answer_filter: ClassVar[AnswerFilter | None] = None
     """Espo credentials travel in headers only; the proxy strips those."""

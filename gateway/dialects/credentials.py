@@ -1,0 +1,48 @@
+"""Every credential name the registered dialects and signers declare, gathered once from the two literal
+registries: what proxy mode strips from a client's request (``proxy/headers.py``), what a front proxy sets
+or removes (``decision/contract.py``), what no log line may show (``observability/redact.py``).
+
+A name counts for every upstream whether or not the config uses its dialect or signer (fail closed: a
+client's ``X-Civi-Auth`` is stripped before an EspoCRM upstream too, and a disabled upstream's credential
+names stay hidden in logs). Nothing here names a CRM: each fact lives in its dialect or signer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.dialects.registry import DIALECTS
+from gateway.signers.registry import SIGNERS
+
+
+def _ordered(names: Iterable[str]) -> tuple[str, ...]:
+    """First spelling of each name (case ignored), in registry order."""
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return tuple(seen.values())
+
+
+SIGNED_HEADERS: tuple[str, ...] = _ordered(h for spec in SIGNERS.values() for h in spec.headers)
+"""Headers some signer sets upstream and a front proxy can set from the decision, as sent."""
+
+PROXY_ONLY_HEADERS: tuple[str, ...] = _ordered(
+    h for spec in SIGNERS.values() for h in spec.proxy_only_headers
+)
+"""Headers only proxy mode sets (for identity fields a front proxy cannot apply)."""
+
+CREDENTIAL_HEADERS: frozenset[str] = frozenset(
+    h for spec in DIALECTS.values() for h in spec.dialect.credential_headers
+) | frozenset(h.lower() for h in (*SIGNED_HEADERS, *PROXY_ONLY_HEADERS))
+"""Lower-case names of every header a CRM reads a credential from or a signer injects."""
+
+CREDENTIAL_PREFIXES: tuple[str, ...] = _ordered(
+    p for spec in DIALECTS.values() for p in spec.dialect.credential_prefixes
+)
+"""Lower-case prefixes of the CRMs' credential headers."""
+
+CREDENTIAL_PARAMS: frozenset[str] = frozenset(
+    p for spec in DIALECTS.values() for p in spec.dialect.credential_params
+) | frozenset(p for spec in SIGNERS.values() for p in (*spec.params, *spec.secret_options))
+"""Query/form parameters a CRM reads a credential from or a signer injects, and the signers' secret
+option names (a config value printed as ``site_key=...``)."""
