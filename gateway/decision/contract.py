@@ -13,8 +13,7 @@ those names is always present.
 
 from __future__ import annotations
 
-from gateway.dialects.credentials import SIGNED_HEADERS
-from gateway.wire.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, disguised
+from gateway.dialects.credentials import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, SIGNED_HEADERS, disguised
 
 RESERVED_PREFIX = "x-crm-"
 UPSTREAM = "X-Crm-Upstream"

@@ -22,6 +22,7 @@ from gateway.decision.forwarded import (
     refuse_reserved_headers,
 )
 from gateway.dialects.base import ErrorRendering, RequestView
+from gateway.dialects.credentials import outbound_headers
 from gateway.errors import (
     STATUS_REASON,
     Forbidden,
@@ -35,7 +36,6 @@ from gateway.faults import record_client_closed, unexpected
 from gateway.keys import STATE
 from gateway.proxy.breaker import OPEN
 from gateway.runtime import Runtime, UpstreamRuntime
-from gateway.wire.headers import outbound_headers
 
 UNTRUSTED = "untrusted-proxy"
 

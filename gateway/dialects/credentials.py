@@ -1,6 +1,7 @@
 """Every credential name the registered dialects and signers declare, gathered once from the two literal
-registries: what proxy mode strips from a client's request (``proxy/headers.py``), what a front proxy sets
-or removes (``decision/contract.py``), what no log line may show (``observability/redact.py``).
+registries: what proxy mode strips from a client's request (``HEADERS``, the rules of ``wire/headers.py``),
+what a front proxy sets or removes (``decision/contract.py``), what no log line may show
+(``observability/redact.py``).
 
 A name counts for every upstream whether or not the config uses its dialect or signer (fail closed: a
 client's ``X-Civi-Auth`` is stripped before an EspoCRM upstream too, and a disabled upstream's credential
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 
 from gateway.dialects.registry import DIALECTS
 from gateway.signers.registry import SIGNERS
+from gateway.wire.headers import HeaderRules
 
 
 def _ordered(names: Iterable[str]) -> tuple[str, ...]:
@@ -46,3 +48,9 @@ CREDENTIAL_PARAMS: frozenset[str] = frozenset(
 ) | frozenset(p for spec in SIGNERS.values() for p in (*spec.params, *spec.secret_options))
 """Query/form parameters a CRM reads a credential from or a signer injects, and the signers' secret
 option names (a config value printed as ``site_key=...``)."""
+
+HEADERS = HeaderRules(CREDENTIAL_HEADERS, CREDENTIAL_PREFIXES)
+"""The header hygiene in use: the CRMs' credential names declared by the registered dialects and signers."""
+CLIENT_CREDENTIALS = HEADERS.credentials
+outbound_headers = HEADERS.outbound
+disguised = HEADERS.disguised

@@ -6,8 +6,8 @@ from multidict import CIMultiDict, MultiDictProxy
 
 from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import RequestView
+from gateway.dialects.credentials import outbound_headers
 from gateway.signers.base import OutboundRequest
-from gateway.wire.headers import outbound_headers
 from gateway.wire.slots import PARAM_SLOTS
 
 

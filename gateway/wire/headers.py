@@ -1,10 +1,11 @@
-"""Header hygiene: what never crosses the gateway in either direction."""
+"""Header hygiene: what never crosses the gateway in either direction.
+
+The CRMs' credential header names are not spelled here: ``HeaderRules`` is built once from what the
+registered dialects and signers declare (``dialects/credentials.py`` builds the one in use)."""
 
 from __future__ import annotations
 
 from multidict import CIMultiDict, CIMultiDictProxy
-
-from gateway.dialects import credentials
 
 HOP_BY_HOP = frozenset(
     h.lower()
@@ -23,10 +24,7 @@ HOP_BY_HOP = frozenset(
 )
 
 HTTP_CREDENTIALS = frozenset({"authorization", "cookie"})
-CLIENT_CREDENTIALS = HTTP_CREDENTIALS | credentials.CREDENTIAL_HEADERS
-"""Never forwarded from a client: HTTP's own credential headers and every one a registered dialect or
-signer declares (``dialects/credentials.py``)."""
-CREDENTIAL_PREFIXES = credentials.CREDENTIAL_PREFIXES
+"""HTTP's own credential headers; the CRMs' come from their declarations."""
 
 CLIENT_CONTROLLED = frozenset(
     h.lower()
@@ -68,28 +66,13 @@ SPOOFING = frozenset(
 )
 """Headers some frameworks honour to override the routed path (a policy bypass) or the client address."""
 
-_DROP_OUT = HOP_BY_HOP | CLIENT_CREDENTIALS | CLIENT_CONTROLLED
-
 
 def fold(name: str) -> str:
     """A header name as PHP's ``$_SERVER`` may see it: case ignored, ``-``, ``_`` and ``.`` alike."""
     return name.lower().replace("-", "_").replace(".", "_")
 
 
-_PROTECTED = frozenset(fold(h) for h in CLIENT_CREDENTIALS | CLIENT_CONTROLLED | GATEWAY_SETS | HOP_BY_HOP)
-_PROTECTED_PREFIXES = tuple(fold(p) for p in CREDENTIAL_PREFIXES)
 _SPOOFING = frozenset(fold(h) for h in SPOOFING)
-
-
-def disguised(name: str) -> bool:
-    """A header that is not spelled as a credential or gateway header but may reach PHP as one
-    (``X.Api.Key``, ``X_Civi_Auth``), or that overrides the path or client address."""
-    folded = fold(name)
-    if folded in _SPOOFING:
-        return True
-    if name.lower() == folded.replace("_", "-"):  # spelled as the real header: handled by name
-        return False
-    return folded in _PROTECTED or folded.startswith(_PROTECTED_PREFIXES)
 
 
 RESPONSE_DROP = HOP_BY_HOP | frozenset({"set-cookie", "content-length", "server", "www-authenticate"})
@@ -102,22 +85,47 @@ def _connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
     return tokens
 
 
-def outbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop, credentials, anything the gateway sets itself, and any
-    ``disguised`` one.
+class HeaderRules:
+    """What a client's request may carry upstream, given every credential header name (lower-case) and
+    prefix the gateway knows: built once, used per request."""
 
-    Names with an underscore are dropped too: some server set-ups hand ``X_Civi_Auth`` to PHP as the
-    same variable as ``X-Civi-Auth`` (nginx and Apache drop such headers by default for that reason)."""
-    tokens = _connection_tokens(headers)
-    drop = _DROP_OUT | tokens if tokens else _DROP_OUT
-    return CIMultiDict(
-        (k, v)
-        for k, v in headers.items()
-        if (low := k.lower()) not in drop
-        and not low.startswith(CREDENTIAL_PREFIXES)
-        and "_" not in low
-        and not disguised(k)
-    )
+    __slots__ = ("_drop_out", "_protected", "_protected_prefixes", "credentials", "prefixes")
+
+    def __init__(self, credentials: frozenset[str], prefixes: tuple[str, ...]) -> None:
+        self.credentials = HTTP_CREDENTIALS | credentials
+        self.prefixes = prefixes
+        self._drop_out = HOP_BY_HOP | self.credentials | CLIENT_CONTROLLED
+        protected = self.credentials | CLIENT_CONTROLLED | GATEWAY_SETS | HOP_BY_HOP
+        self._protected = frozenset(fold(h) for h in protected)
+        self._protected_prefixes = tuple(fold(p) for p in prefixes)
+
+    def disguised(self, name: str) -> bool:
+        """A header that is not spelled as a credential or gateway header but may reach PHP as one
+        (``X.Api.Key``, ``X_Civi_Auth``), or that overrides the path or client address."""
+        folded = fold(name)
+        if folded in _SPOOFING:
+            return True
+        if name.lower() == folded.replace("_", "-"):  # spelled as the real header: handled by name
+            return False
+        return folded in self._protected or folded.startswith(self._protected_prefixes)
+
+    def outbound(self, headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+        """The client's headers minus hop-by-hop, credentials, anything the gateway sets itself, and any
+        ``disguised`` one.
+
+        Names with an underscore are dropped too: some server set-ups hand ``X_Civi_Auth`` to PHP as the
+        same variable as ``X-Civi-Auth`` (nginx and Apache drop such headers by default for that reason)."""
+        tokens = _connection_tokens(headers)
+        drop = self._drop_out | tokens if tokens else self._drop_out
+        prefixes, disguised = self.prefixes, self.disguised
+        return CIMultiDict(
+            (k, v)
+            for k, v in headers.items()
+            if (low := k.lower()) not in drop
+            and not low.startswith(prefixes)
+            and "_" not in low
+            and not disguised(k)
+        )
 
 
 def inbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:

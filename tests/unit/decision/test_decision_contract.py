@@ -12,9 +12,9 @@ from gateway.decision import contract
 from gateway.decision.answer import upstream_settings
 from gateway.decision.denial import MAX_ENCODED, Denial, decode, encode
 from gateway.decision.forwarded import read_forwarded, refuse_reserved_headers
+from gateway.dialects.credentials import CLIENT_CREDENTIALS
 from gateway.errors import BadRequest, GatewayError
 from gateway.signers.base import OutboundRequest
-from gateway.wire.headers import CLIENT_CREDENTIALS
 
 
 def headers(**values: str) -> CIMultiDictProxy[str]:

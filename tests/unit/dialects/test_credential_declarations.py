@@ -14,10 +14,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.decision import contract
 from gateway.dialects import credentials
+from gateway.dialects.credentials import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, outbound_headers
 from gateway.dialects.registry import DIALECTS
 from gateway.observability import redact
 from gateway.observability.redact import REDACTED, scrub
-from gateway.wire.headers import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, outbound_headers
 from gateway.signers.registry import SIGNERS
 
 OLD_CLIENT_CREDENTIALS = {
@@ -174,7 +174,7 @@ MADE_UP = textwrap.dedent(
 
     from gateway.decision import contract
     from gateway.observability.redact import REDACTED, scrub
-    from gateway.wire.headers import outbound_headers
+    from gateway.dialects.credentials import outbound_headers
 
     sent = ["X-Acme-Token", "Acme-Auth-Extra", "X-Acme-Signature", "X-Acme.Token", "Accept"]
     client = CIMultiDictProxy(CIMultiDict((name, "s3cret-value") for name in sent))

@@ -6,8 +6,8 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.decision.forwarded import refuse_reserved_headers
+from gateway.dialects.credentials import outbound_headers
 from gateway.errors import BadRequest
-from gateway.wire.headers import outbound_headers
 from tests.integration.test_gateway_header_folding import FOLDED, SPOOFING
 
 PASSING = ["Accept", "X-Custom", "X-Requested-With", "Content-Type", "X-Api-Version", "Accept-Language"]
