@@ -5,133 +5,36 @@ and the ``FailedAttemptsLimit`` hook: ``Espo-Authorization`` switches API-key/HM
 ``X-Api-Key`` wins over ``X-Hmac-Authorization``, the HMAC is compared (``===``) with the hex and the
 legacy raw digest of ``METHOD + " " + filtered resource path``, a password may also be an auth token,
 and denied logins are counted per client IP (more than the limit inside the window: 403 for all).
-PHP's lenient ``base64_decode``, ``trim`` and string truthiness (``""`` and ``"0"`` are false) are kept.
+PHP's lenient decoding and truthiness are kept (see ``espocrm_request``).
 Stricter than a MySQL-backed server in one place: API keys match case-sensitively (MySQL's collation
 would not), so a signer that changes a key's case fails here instead of passing by luck.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import re
 import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from multidict import CIMultiDictProxy
 
-AUTHORIZATION = "Espo-Authorization"
-BY_TOKEN = "Espo-Authorization-By-Token"
-ANOTHER_USER = "X-Another-User"
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
-_PHP_TRIMMED = " \t\n\r\0\x0b"
-
-
-@dataclass
-class EspoUser:
-    id: str
-    user_name: str
-    auth_method: str  # "ApiKey" | "Hmac" | "Password"
-    api_key: str | None = None
-    secret_key: str | None = None
-    password: str | None = None
-    token: str | None = None
-    is_admin: bool = False
-    is_portal: bool = False
-    email: str | None = None
-
-    @property
-    def type(self) -> str:
-        """``User.type``: admin, api, portal or regular."""
-        if self.is_admin:
-            return "admin"
-        return "api" if self.is_api else "portal" if self.is_portal else "regular"
-
-    def record(self) -> dict[str, object]:
-        """What ``GET /User`` lists (never a credential)."""
-        return {"id": self.id, "userName": self.user_name, "emailAddress": self.email, "type": self.type}
-
-    @property
-    def is_regular(self) -> bool:
-        """``User::isRegular``: type ``regular`` (not admin, API, portal or system)."""
-        return not (self.is_admin or self.is_api or self.is_portal)
-
-    def __repr__(self) -> str:
-        return f"EspoUser(id={self.id!r}, user_name={self.user_name!r}, auth_method={self.auth_method!r})"
-
-    @property
-    def is_api(self) -> bool:
-        return self.auth_method in ("ApiKey", "Hmac")
-
-
-@dataclass(frozen=True, slots=True)
-class AuthRequest:
-    method: str
-    resource_path: str
-    """The path after the API base path, as slim/psr7 ``filterPath`` leaves it."""
-    headers: CIMultiDictProxy[str]
-    cookies: Mapping[str, str]
-    ip: str
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    user: EspoUser
-    """The user the request runs as (the ``X-Another-User`` target, if any)."""
-    token: str | None
-    """The auth token ``App/user`` reports (only after an ``Espo-Authorization`` login)."""
-    logged_in: EspoUser | None = None
-    """The credential's own user, when it differs from ``user``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    status: int
-    reason: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _truthy(value: str | bytes | None) -> bool:
-    return value not in (None, "", "0", b"", b"0")
-
-
-def _header(headers: CIMultiDictProxy[str], name: str) -> str | None:
-    """PSR-7 ``getHeaderLine``: every value joined with ``", "``; None when absent."""
-    values = headers.getall(name, [])
-    return ", ".join(values) if values else None
-
-
-def php_base64_decode(value: str) -> bytes:
-    """PHP's lenient ``base64_decode``: foreign characters and padding skipped, a lone tail dropped."""
-    data = _NOT_BASE64.sub(b"", value.encode("utf-8", "surrogateescape"))
-    if len(data) % 4 == 1:
-        data = data[:-1]
-    return base64.b64decode(data + b"=" * (-len(data) % 4))
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _split_credentials(encoded: str) -> tuple[str, str] | Refusal:
-    decoded = _text(php_base64_decode(encoded))
-    if ":" not in decoded:
-        return Refusal(400, "Auth: Bad authorization string provided.")
-    username, password = decoded.split(":", 1)
-    return username.strip(_PHP_TRIMMED), password.strip(_PHP_TRIMMED)
-
-
-def _php_auth(authorization: str | None) -> tuple[str, str] | None:
-    """PHP_AUTH_USER / PHP_AUTH_PW as the SAPI derives them from ``Authorization: Basic``."""
-    if authorization is None or authorization[:6].lower() != "basic ":
-        return None
-    decoded = _text(php_base64_decode(authorization[6:]))
-    if ":" not in decoded:
-        return None
-    username, password = decoded.split(":", 1)
-    return username, password
+from gateway.sandbox.espocrm_config import EspoUser
+from gateway.sandbox.espocrm_request import (
+    ANOTHER_USER,
+    AUTHORIZATION,
+    BY_TOKEN,
+    PHP_TRIMMED,
+    AuthRequest,
+    Refusal,
+    Session,
+    as_text,
+    header_line,
+    php_auth,
+    php_base64_decode,
+    split_credentials,
+    truthy,
+)
 
 
 class EspoAuthenticator:
@@ -179,33 +82,33 @@ class EspoAuthenticator:
                 return pair
             username, password = pair
         by_token_only = False
-        if not (_truthy(username) or method):
+        if not (truthy(username) or method):
             cookie = request.cookies.get("auth-token")
-            if not _truthy(cookie):
+            if not truthy(cookie):
                 return self._no_credentials(request)
             password, by_token_only = cookie, True
         return self._login(request, method, username, password, by_token_only)
 
     def _username_password(self, headers: CIMultiDictProxy[str]) -> tuple[str | None, str | None] | Refusal:
-        espo = _header(headers, AUTHORIZATION)
+        espo = header_line(headers, AUTHORIZATION)
         if espo is not None:
-            return _split_credentials(espo)
-        basic = _php_auth(headers.get("Authorization"))
-        if basic is not None and _truthy(basic[0]) and _truthy(basic[1]):
-            return basic[0].strip(_PHP_TRIMMED), basic[1].strip(_PHP_TRIMMED)
-        cgi = _header(headers, "Http-Espo-Cgi-Auth")
+            return split_credentials(espo)
+        basic = php_auth(headers.get("Authorization"))
+        if basic is not None and truthy(basic[0]) and truthy(basic[1]):
+            return basic[0].strip(PHP_TRIMMED), basic[1].strip(PHP_TRIMMED)
+        cgi = header_line(headers, "Http-Espo-Cgi-Auth")
         if cgi is None:
-            cgi = _header(headers, "Redirect-Http-Espo-Cgi-Auth")
-        if _truthy(cgi):
+            cgi = header_line(headers, "Redirect-Http-Espo-Cgi-Auth")
+        if truthy(cgi):
             assert cgi is not None
-            return _split_credentials(cgi[6:])
+            return split_credentials(cgi[6:])
         return None, None
 
     @staticmethod
     def _no_credentials(request: AuthRequest) -> Refusal:
         headers = request.headers
-        is_xhr = (_header(headers, "X-Requested-With") or "").lower() == "xmlhttprequest"
-        dialog = not is_xhr and not _truthy(_header(headers, "Referer")) and request.method != "POST"
+        is_xhr = (header_line(headers, "X-Requested-With") or "").lower() == "xmlhttprequest"
+        dialog = not is_xhr and not truthy(header_line(headers, "Referer")) and request.method != "POST"
         return Refusal(401, headers={"WWW-Authenticate": 'Basic realm=""'} if dialog else {})
 
     def _login(
@@ -217,7 +120,7 @@ class EspoAuthenticator:
         by_token_only: bool,
     ) -> Session | Refusal:
         headers = request.headers
-        by_token_header = _header(headers, BY_TOKEN) == "true"
+        by_token_header = header_line(headers, BY_TOKEN) == "true"
         if not (method is None and by_token_header) and self._locked_out(request.ip):
             return Refusal(403)
         token_owner = self._tokens.get(password) if method is None and password is not None else None
@@ -241,7 +144,7 @@ class EspoAuthenticator:
         if logged is None:
             return Refusal(401)
         token = None
-        if _truthy(_header(headers, AUTHORIZATION)):
+        if truthy(header_line(headers, AUTHORIZATION)):
             token = password if token_owner is not None else self._issue_token(user)
         return Session(user=logged, token=token, logged_in=user if logged is not user else None)
 
@@ -254,11 +157,11 @@ class EspoAuthenticator:
         token_owner: str | None,
     ) -> EspoUser | Refusal | None:
         if method == "ApiKey":
-            api_key = _header(request.headers, "X-Api-Key")
-            return self._api_user("ApiKey", api_key) if api_key is not None and _truthy(api_key) else None
+            api_key = header_line(request.headers, "X-Api-Key")
+            return self._api_user("ApiKey", api_key) if api_key is not None and truthy(api_key) else None
         if method == "Hmac":
             return self._check_hmac(request)
-        if username is None or password is None or not _truthy(username) or not _truthy(password):
+        if username is None or password is None or not truthy(username) or not truthy(password):
             return None
         user = self.user_by_name(username)
         if user is None or user.auth_method != "Password":
@@ -271,11 +174,11 @@ class EspoAuthenticator:
         return user
 
     def _check_hmac(self, request: AuthRequest) -> EspoUser | Refusal | None:
-        decoded = php_base64_decode(_header(request.headers, "X-Hmac-Authorization") or "")
+        decoded = php_base64_decode(header_line(request.headers, "X-Hmac-Authorization") or "")
         api_key, colon, proof = decoded.partition(b":")
-        if not _truthy(api_key):
+        if not truthy(api_key):
             return None
-        user = self._api_user("Hmac", _text(api_key))
+        user = self._api_user("Hmac", as_text(api_key))
         if user is None:
             return None
         if not user.secret_key:
@@ -293,8 +196,8 @@ class EspoAuthenticator:
         (``authAnotherUserDisabled``), unless the credential's user is an admin, and unless the named
         user is a regular one (not admin, API, portal or system). Not checked there: whether the target
         is active (the real server does not either)."""
-        another = _header(headers, ANOTHER_USER)
-        if another is None or not _truthy(another):
+        another = header_line(headers, ANOTHER_USER)
+        if another is None or not truthy(another):
             return user
         if self.another_user_disabled:
             return None

@@ -13,7 +13,8 @@ import pytest
 
 from gateway.keys import STATE
 from gateway.sandbox.answer_modes import configure
-from gateway.sandbox.espocrm import ESPO_CONFIG, attachment_content
+from gateway.sandbox.espocrm import ESPO_CONFIG
+from gateway.sandbox.espocrm_routes import attachment_content
 from tests.support.stack import CIVI_SCHEMES, ESPO_SCHEMES, SECRETS, Stack, start_stack
 
 LEAD = "/espo-key/api/v1/Lead"

@@ -15,9 +15,9 @@ from gateway.sandbox.espocrm import (
     ESPO_STORE,
     EspoSandboxConfig,
     EspoUser,
-    attachment_content,
     build_espo_app,
 )
+from gateway.sandbox.espocrm_routes import attachment_content
 from gateway.sandbox.espocrm_store import ACME, GLOBEX
 
 Client = TestClient[web.Request, web.Application]

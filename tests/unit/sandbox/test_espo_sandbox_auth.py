@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.sandbox.espocrm import ESPO_AUTH, ESPO_RECEIVED, EspoSandboxConfig, EspoUser, build_espo_app
-from gateway.sandbox.espocrm_auth import AuthRequest, Session
+from gateway.sandbox.espocrm_request import AuthRequest, Session
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]

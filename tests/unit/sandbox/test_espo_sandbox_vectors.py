@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.sandbox.espocrm import EspoSandboxConfig, EspoUser, api_base, build_espo_app
-from gateway.sandbox.espocrm_auth import AuthRequest, EspoAuthenticator, Refusal, Session
+from gateway.sandbox.espocrm_auth import EspoAuthenticator
+from gateway.sandbox.espocrm_request import AuthRequest, Refusal, Session
 from gateway.signers.espo_path import filter_path
 
 Client = TestClient[web.Request, web.Application]
