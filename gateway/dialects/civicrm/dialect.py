@@ -20,10 +20,10 @@ from gateway.dialects.civicrm import answers as civicrm_answers
 from gateway.dialects.civicrm import v3 as civicrm_v3
 from gateway.dialects.civicrm import v4 as civicrm_v4
 from gateway.dialects.civicrm import vocab as civicrm_vocab
-from gateway.dialects.civicrm.fk import Schema
 from gateway.dialects.civicrm.inputs import CREDENTIAL_PARAMS, check_inputs
 from gateway.dialects.civicrm.render import Style, render
 from gateway.dialects.civicrm.routes import CMS_CHOICES, V3_KINDS, V4_KINDS, Kind, Route, Sources, locate
+from gateway.dialects.civicrm.schema import Schema
 from gateway.dialects.civicrm.scope import scope_api4
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise, encode_path
 from gateway.dialects.vocabulary import DialectRules

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.dialects.base import OPAQUE, Operation, RequestView
-from gateway.dialects.civicrm.fk import Schema
 from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Kind, Route, Sources
-from gateway.dialects.civicrm.v3 import decode_json, php_empty
+from gateway.dialects.civicrm.schema import Schema
+from gateway.dialects.civicrm.v3_params import decode_json, php_empty
 from gateway.dialects.civicrm.v4_actions import FIELD_VALUED, Shape, canonical_action, check_params, params_of
 from gateway.dialects.civicrm.v4_expr import expression_fields as expression_fields
 from gateway.dialects.civicrm.v4_params import canonical_params, positional
