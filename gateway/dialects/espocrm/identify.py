@@ -20,7 +20,8 @@ from gateway.dialects.espocrm.params import (
     search_fields_from_object,
     string_field,
 )
-from gateway.dialects.espocrm.routes import RouteMatch, is_entity_name
+from gateway.dialects.espocrm.route_table import is_entity_name
+from gateway.dialects.espocrm.routes import RouteMatch
 from gateway.dialects.espocrm.where import list_reads, where_reads
 
 READ, CREATE, EDIT, DELETE, STREAM = "read", "create", "edit", "delete", "stream"

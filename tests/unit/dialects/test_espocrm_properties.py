@@ -13,7 +13,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from gateway.dialects.base import OPAQUE, Operation, RequestView
 from gateway.dialects.espocrm.dialect import create
 from gateway.dialects.espocrm.links import BUILTIN_LINKS
-from gateway.dialects.espocrm.routes import NON_ENTITY_CONTROLLERS, match_route
+from gateway.dialects.espocrm.route_table import NON_ENTITY_CONTROLLERS
+from gateway.dialects.espocrm.routes import match_route
 from gateway.errors import BadRequest
 
 DIALECT = create({}, "u")
