@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -16,13 +17,15 @@ from aiohttp.typedefs import Handler
 from gateway.keys import STATE, State
 from gateway.runtime import Runtime
 
+PinnedHandler = Callable[[Runtime, web.Request], Awaitable[web.StreamResponse]]
+
 
 class InFlight:
     def __init__(self, state: State) -> None:
         self._state = state
         self._counts: dict[int, int] = {}
         self._idle: dict[int, asyncio.Event] = {}
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._all_done = asyncio.Event()
         self._all_done.set()
         self.total = 0
@@ -59,13 +62,9 @@ class InFlight:
         return len(left)
 
     async def track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The middleware's form: ``handler`` reads ``State.runtime`` itself, before its first await."""
         key = id(self._state.runtime)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        self.total += 1
-        self._all_done.clear()
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        task = self._enter(key, request.task)
         try:
             return await handler(request)
         except asyncio.CancelledError:
@@ -73,19 +72,46 @@ class InFlight:
                 self.cut += 1
             raise
         finally:
-            if task is not None:
-                self._tasks.discard(task)
-            self.total -= 1
-            if not self.total:
-                self._all_done.set()
-            left = self._counts[key] - 1
-            if left:
-                self._counts[key] = left
-            else:
-                del self._counts[key]
-                event = self._idle.pop(key, None)
-                if event is not None:
-                    event.set()
+            self._leave(key, task)
+
+    async def pinned(self, request: web.Request, handler: PinnedHandler) -> web.StreamResponse:
+        """``handler`` given the current runtime, counted as ``track`` counts (no middleware needed)."""
+        runtime = self._state.runtime
+        assert runtime is not None
+        key = id(runtime)
+        task = self._enter(key, request.task)
+        try:
+            return await handler(runtime, request)
+        except asyncio.CancelledError:
+            if self.draining:
+                self.cut += 1
+            raise
+        finally:
+            self._leave(key, task)
+
+    def _enter(self, key: int, task: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
+        """``task``: the connection's task, running the request (cancelling it cancels the request)."""
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self.total += 1
+        self._all_done.clear()
+        if task is not None:
+            self._tasks.add(task)
+        return task
+
+    def _leave(self, key: int, task: asyncio.Task[None] | None) -> None:
+        if task is not None:
+            self._tasks.discard(task)
+        self.total -= 1
+        if not self.total:
+            self._all_done.set()
+        left = self._counts[key] - 1
+        if left:
+            self._counts[key] = left
+        else:
+            del self._counts[key]
+            event = self._idle.pop(key, None)
+            if event is not None:
+                event.set()
 
 
 INFLIGHT: web.AppKey[InFlight] = web.AppKey("inflight", InFlight)

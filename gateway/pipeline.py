@@ -23,10 +23,19 @@ from gateway.proxy.forward import Forwarded, forward
 from gateway.runtime import Runtime, UpstreamRuntime
 from gateway.signers.base import OutboundRequest
 
+CATCH_ALL = "/{tail}"
+"""The route ``handle`` serves: every path (as aiohttp spells the pattern ``/{tail:.*}``)."""
+
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    """The routed entry (``app.router``'s catch-all); ``proxy`` is the work, also called directly by the
+    listener's dispatcher (gateway/dispatch.py) with the runtime it pinned."""
     rt = request.app[STATE].runtime
     assert rt is not None
+    return await proxy(rt, request)
+
+
+async def proxy(rt: Runtime, request: web.Request) -> web.StreamResponse:
     now = rt.monotonic
     ex = begin(request, now())
     router = rt.router

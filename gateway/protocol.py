@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import http_exceptions as hx
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -153,6 +155,11 @@ class GatewayServer(web.Server):
         return GatewayProtocol(self, loop=self._loop, shared=self._shared, **self._kwargs)
 
 
+RawHandler = Callable[[BaseRequest], Awaitable[web.StreamResponse]]
+Dispatch = Callable[[web.Application, Handler], Handler]
+"""Given the started app and its own request handler, the handler the listener runs instead."""
+
+
 class GatewayRunner(web.AppRunner):
     """``web.AppRunner`` whose connections are ``GatewayProtocol``s with handler cancellation on."""
 
@@ -162,15 +169,20 @@ class GatewayRunner(web.AppRunner):
         *,
         limits: ConnectionLimits,
         metrics: GatewayMetrics | None = None,
+        dispatch: Dispatch | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(app, access_log=None, handle_signals=False, **kwargs)
         self._shared = _Shared(limits, metrics)
+        self._dispatch = dispatch
 
     async def _make_server(self) -> web.Server:
-        plain = await super()._make_server()
+        plain = await super()._make_server()  # starts and freezes the app
+        handler = plain.request_handler
+        if self._dispatch is not None:  # the app's handler takes the web.Request its request_factory makes
+            handler = cast(RawHandler, self._dispatch(self.app, cast(Handler, handler)))
         return GatewayServer(
-            plain.request_handler,
+            handler,
             request_factory=plain.request_factory,
             handler_cancellation=True,
             loop=asyncio.get_running_loop(),

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from gateway.app import build_admin_app, build_app
 from gateway.config.model import GatewayConfig
+from gateway.dispatch import proxy_dispatcher
 from gateway.inflight import track_inflight
 from gateway.keys import METRICS
 from gateway.protocol import ConnectionLimits, GatewayRunner
@@ -83,7 +84,13 @@ async def run_server(
     inflight = track_inflight(app)
     reloader = Reloader(app, config_path) if config_path else None
     limits = connection_limits(config)
-    runner = GatewayRunner(app, limits=limits, metrics=app[METRICS], shutdown_timeout=ADMIN_SHUTDOWN_SECONDS)
+    runner = GatewayRunner(
+        app,
+        limits=limits,
+        metrics=app[METRICS],
+        shutdown_timeout=ADMIN_SHUTDOWN_SECONDS,
+        dispatch=lambda started, routed: proxy_dispatcher(started, routed, inflight),
+    )
     admin_runner: web.AppRunner | None = None
     await runner.setup()
     try:

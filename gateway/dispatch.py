@@ -1,0 +1,53 @@
+"""The main listener's request handler: proxy requests go straight to the pipeline, the rest to the app.
+
+aiohttp's ``Application._handle`` resolves a route, builds the middleware chain and runs it for every
+request; for the catch-all proxy route that is pure cost. This handler sends a request to the app only
+when the app's router would pick one of its own endpoints (the health and decision paths, matched as
+aiohttp matches them) or when the client sent ``Expect`` (the app answers ``100 Continue``); every other
+request is what the router's catch-all would give ``pipeline.handle``, so it runs ``pipeline.proxy`` on
+the pinned runtime (``InFlight.pinned``) directly. The answer is the same either way.
+"""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import PlainResource
+
+from gateway.inflight import InFlight
+from gateway.pipeline import CATCH_ALL, handle, proxy
+
+
+def app_paths(app: web.Application) -> frozenset[str] | None:
+    """The exact paths of the app's own endpoints, or None when a route other than plain paths and the
+    proxy catch-all exists (then every request goes through the app)."""
+    paths: set[str] = set()
+    catch_all = False
+    for resource in app.router.resources():
+        if isinstance(resource, PlainResource):
+            paths.add(resource.canonical)
+        elif resource.canonical == CATCH_ALL and all(_proxies(route) for route in resource):
+            catch_all = True
+        else:
+            return None
+    return frozenset(paths) if catch_all else None
+
+
+def _proxies(route: web.AbstractRoute) -> bool:
+    return route.handler is handle and route.method == hdrs.METH_ANY
+
+
+def proxy_dispatcher(app: web.Application, routed: Handler, inflight: InFlight) -> Handler:
+    """The handler for a frozen ``app`` (its routes are final); ``routed``: the app's own handler,
+    used for everything when the app has other routes than plain paths and the proxy catch-all."""
+    slow = routed
+    owned = app_paths(app)
+    if owned is None:
+        return slow
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        if request.rel_url.path_safe in owned or request.headers.get(hdrs.EXPECT):
+            return await slow(request)
+        return await inflight.pinned(request, proxy)
+
+    return dispatch
