@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from gateway.config.model import UpstreamConfig
 from gateway.dialects.directories import directory_for
 from gateway.dialects.directory import LookupUnreadable
 from gateway.errors import GatewayError
@@ -21,6 +20,7 @@ from gateway.identity.cache import Matches
 from gateway.identity.spec import ActingAs, FromLookup, LookupConfig
 from gateway.principal import Principal
 from gateway.proxy.forward import form_encode, upstream_url
+from gateway.proxy.upstream import Upstream
 from gateway.secrets import Secret
 
 if TYPE_CHECKING:
@@ -30,9 +30,7 @@ MAX_ANSWER_BYTES = 1024 * 1024
 LOOKUP_FAILED = "identity-lookup-failed"
 
 
-async def resolve_identity(
-    rt: Runtime, principal: Principal, up: UpstreamConfig, selection: Selection
-) -> ActingAs:
+async def resolve_identity(rt: Runtime, principal: Principal, up: Upstream, selection: Selection) -> ActingAs:
     """The identity this request acts as; raises Unresolved (403) or a 503 when the CRM cannot answer."""
     while True:
         try:
@@ -40,10 +38,10 @@ async def resolve_identity(
         except Unresolved:
             if selection.rule.unresolved != "next":
                 raise
-            selection = rt.identities.select(principal, up.name, start=selection.index + 1)
+            selection = rt.identities.select(principal, up.config.name, start=selection.index + 1)
 
 
-async def _resolve(rt: Runtime, principal: Principal, up: UpstreamConfig, selection: Selection) -> ActingAs:
+async def _resolve(rt: Runtime, principal: Principal, up: Upstream, selection: Selection) -> ActingAs:
     fields = dict(selection.fields)
     why = list(selection.why)
     for name, source in selection.pending.items():
@@ -61,35 +59,33 @@ async def _resolve(rt: Runtime, principal: Principal, up: UpstreamConfig, select
     return ActingAs(selection.index, fields, person, "; ".join(why), label_of(selection.index, fields))
 
 
-async def _look_up(
-    rt: Runtime, principal: Principal, up: UpstreamConfig, name: str, source: FromLookup
-) -> Matches:
+async def _look_up(rt: Runtime, principal: Principal, up: Upstream, name: str, source: FromLookup) -> Matches:
     resolver = rt.people
-    if up.name not in resolver.configs:
+    if up.config.name not in resolver.configs:
         raise _failed("no look-up service identity is configured")
-    config = resolver.configs[up.name]
+    config = resolver.configs[up.config.name]
     value = lookup_value(name, source, principal.claims)
     key = (name, source.by, value)
-    return await resolver.caches[up.name].get(key, lambda: _fetch(rt, up, config, name, source.by, value))
+    return await resolver.caches[up.config.name].get(
+        key, lambda: _fetch(rt, up, config, name, source.by, value)
+    )
 
 
-async def _fetch(
-    rt: Runtime, up: UpstreamConfig, config: LookupConfig, name: str, by: str, value: str
-) -> Matches:
-    directory = directory_for(up.dialect_name)
+async def _fetch(rt: Runtime, up: Upstream, config: LookupConfig, name: str, by: str, value: str) -> Matches:
+    directory = directory_for(up.config.dialect_name)
     assert directory is not None  # checked at load time
-    out = directory.request(name, by, value, up.base_path, up.dialect)
+    out = directory.request(name, by, value, up.config.base_path, up.dialect)
     up.signer.sign(out, config.identity, rt.clock())
     data: bytes | None = out.body
     if out.form is not None:
         out.headers["Content-Type"] = "application/x-www-form-urlencoded"
         data = form_encode(out.form).encode()
-    session = rt.upstreams[up.name].session
+    session = up.session
     outcome = "error"
     try:
         async with session.request(
             out.method,
-            upstream_url(up.origin, out),
+            upstream_url(up.config.origin, out),
             headers=out.headers,
             data=data,
             allow_redirects=False,
@@ -104,7 +100,7 @@ async def _fetch(
     except (aiohttp.ClientError, TimeoutError):
         raise _failed("the CRM did not answer") from None
     finally:
-        rt.metrics.identity_lookup(up.name, outcome)
+        rt.metrics.identity_lookup(up.config.name, outcome)
 
 
 def _failed(detail: str) -> GatewayError:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from multidict import CIMultiDict
 
 from gateway.acting import resolve_identity
-from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import Forbidden, RateLimited
 from gateway.exchange import Exchange
@@ -21,13 +20,14 @@ from gateway.identity.spec import ActingAs
 from gateway.limits import limits_for_request
 from gateway.principal import Principal
 from gateway.proxy.outbound import build_outbound
+from gateway.proxy.upstream import Upstream
 from gateway.ratelimit.headers import ratelimit_headers
 from gateway.runtime import Runtime
 from gateway.scoping import apply_record_scopes
 from gateway.signers.base import Identity, OutboundRequest
 from gateway.wire.slots import extract_token
 
-BodyReader = Callable[[UpstreamConfig, RequestView], Awaitable[None]]
+BodyReader = Callable[[Upstream, RequestView], Awaitable[None]]
 """The entry point's way to give the dialect the body it needs (proxy mode reads it; the decision endpoint
 never sees one and refuses a request whose meaning depends on it)."""
 
@@ -59,7 +59,7 @@ class Admitted:
 
 async def admit(
     rt: Runtime,
-    up: UpstreamConfig,
+    up: Upstream,
     view: RequestView,
     ex: Exchange,
     extra: CIMultiDict[str],
@@ -70,12 +70,12 @@ async def admit(
     client's answer carries whatever happens (X-Request-ID, RateLimit)."""
     await read_body(up, view)
     principal = await authenticate(rt, view, ex)
-    selection = rt.identities.select(principal, up.name)
+    selection = rt.identities.select(principal, up.config.name)
     operations = up.dialect.identify(view)
     ex.operations = operations
     authorize(rt, principal, up, operations, ex)
     apply_record_scopes(
-        up.dialect, view, operations, rt.config.policies.scopes_for(principal, up.name), principal
+        up.dialect, view, operations, rt.policies.scopes_for(principal, up.config.name), principal
     )
     acting = await act_as(rt, principal, up, selection, ex)
     extra.extend(await rate_limit(rt, principal, up, operations, ex, acting.person))
@@ -94,10 +94,8 @@ async def authenticate(rt: Runtime, view: RequestView, ex: Exchange) -> Principa
     return principal
 
 
-def authorize(
-    rt: Runtime, principal: Principal, up: UpstreamConfig, ops: list[Operation], ex: Exchange
-) -> None:
-    decision = rt.config.policies.evaluate(principal, up.name, ops)
+def authorize(rt: Runtime, principal: Principal, up: Upstream, ops: list[Operation], ex: Exchange) -> None:
+    decision = rt.policies.evaluate(principal, up.config.name, ops)
     ex.decision = "allow" if decision.allowed else "deny"
     ex.rule = decision.rule
     ex.shadow = [s.rule for s in decision.shadow if not s.allowed]
@@ -110,7 +108,7 @@ def authorize(
 
 
 async def act_as(
-    rt: Runtime, principal: Principal, up: UpstreamConfig, selection: Selection, ex: Exchange
+    rt: Runtime, principal: Principal, up: Upstream, selection: Selection, ex: Exchange
 ) -> ActingAs:
     """The CRM identity; look-ups through the CRM happen here, after authentication and policy."""
     acting = await resolve_identity(rt, principal, up, selection)
@@ -121,13 +119,13 @@ async def act_as(
 async def rate_limit(
     rt: Runtime,
     principal: Principal,
-    up: UpstreamConfig,
+    up: Upstream,
     ops: list[Operation],
     ex: Exchange,
     person: str | None = None,
 ) -> dict[str, str]:
     """The RateLimit headers of the client's answer; RateLimited when a limit refuses."""
-    charged = limits_for_request(rt.config, principal, up.name, ops, person)
+    charged = limits_for_request(rt.policies, rt.config.ratelimit, principal, up.config.name, ops, person)
     if not charged:
         return {}
     # one call: every limit is charged its own cost, all or nothing
@@ -146,7 +144,7 @@ async def rate_limit(
     return headers
 
 
-def prepare(up: UpstreamConfig, view: RequestView, ex: Exchange, origin: Origin) -> OutboundRequest:
+def prepare(up: Upstream, view: RequestView, ex: Exchange, origin: Origin) -> OutboundRequest:
     """The unsigned outbound request: the client's, less its credentials, plus what the dialect needs."""
     out = build_outbound(
         up, view, request_id=ex.request_id, client_ip=origin.client_ip, scheme=origin.scheme, host=origin.host

@@ -7,25 +7,25 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway.assembly import build_limiter
+from gateway.assembly import build_limiter, build_policies, build_upstreams
 from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig
 from gateway.decision.endpoint import add_decision_routes
+from gateway.health import add_health_routes
 from gateway.identities import IdentityMap
 from gateway.identity.people import PersonResolver
 from gateway.keys import METRICS, STATE, State
 from gateway.observability.access_log import AccessLogger
-from gateway.observability.health import add_health_routes
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline import handle
 from gateway.ratelimit.base import Limiter
 from gateway.revocation.checker import RevocationChecker, build_store
 from gateway.routing import Router
-from gateway.runtime import Runtime, upstream_runtimes
+from gateway.runtime import Runtime
 
 
 def policy_entities(config: GatewayConfig) -> set[str]:
-    return set(config.policies.entity_names()) if hasattr(config.policies, "entity_names") else set()
+    return set(config.policies.entity_names())
 
 
 async def build_runtime(
@@ -69,7 +69,8 @@ async def build_runtime(
         limiter=limiter or build_limiter(config.ratelimit, metrics, monotonic),
         metrics=metrics,
         access_log=AccessLogger(enabled=config.observability.access_log, on_error=metrics.access_log_error),
-        upstreams=upstream_runtimes(config, monotonic),
+        upstreams=build_upstreams(config, monotonic),
+        policies=build_policies(config),
         clock=clock,
         monotonic=monotonic,
         people=PersonResolver(config.lookups, monotonic),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from gateway.config.model import GatewayConfig
+from gateway.config.model import RateLimitConfig
 from gateway.dialects.base import Operation
 from gateway.policy.cache import principal_key
+from gateway.policy.engine import PolicySet
 from gateway.policy.model import LimitRule
 from gateway.principal import Principal
 from gateway.ratelimit.base import Limit, limit_key
@@ -45,7 +46,8 @@ def _key(
 
 
 def limits_for_request(
-    config: GatewayConfig,
+    policies: PolicySet,
+    settings: RateLimitConfig,
     principal: Principal,
     upstream: str,
     ops: Sequence[Operation],
@@ -54,36 +56,36 @@ def limits_for_request(
     """Each applicable limit with its cost: the number of operations the rule covers (so a batch of
     six calls costs six, and an entity rule is charged only for that entity's operations).
 
-    Memoised on the config's PolicySet by (rate-limit settings, ``principal_key``, upstream, operations)."""
-    settings = config.ratelimit
-    memo = config.policies.request_limits
+    Memoised on the PolicySet by (rate-limit settings, ``principal_key``, upstream, operations)."""
+    memo = policies.request_limits
     key = (id(settings), principal_key(principal), upstream, tuple(ops), person)
     try:
         found = memo.get(key)
     except TypeError:  # an operation built with unhashable parts: compute without the memo
-        return _limits(config, principal, upstream, ops, person)
+        return _limits(policies, settings, principal, upstream, ops, person)
     # The entry keeps its settings alive, so their id cannot name other settings meanwhile.
     if found is not None and found[0] is settings:
         return list(found[1])
-    charged = _limits(config, principal, upstream, ops, person)
+    charged = _limits(policies, settings, principal, upstream, ops, person)
     memo.put(key, (settings, tuple(charged)))
     return charged
 
 
 def _limits(
-    config: GatewayConfig,
+    policies: PolicySet,
+    settings: RateLimitConfig,
     principal: Principal,
     upstream: str,
     ops: Sequence[Operation],
     person: str | None = None,
 ) -> list[tuple[Limit, int]]:
     charges = [
-        *_request_wide(config.ratelimit.limits, ops),
-        *config.policies.charges_for(principal, upstream, ops),
+        *_request_wide(settings.limits, ops),
+        *policies.charges_for(principal, upstream, ops),
     ]
     out: list[tuple[Limit, int]] = []
     seen: set[str] = set()
-    single_slot = config.ratelimit.cluster
+    single_slot = settings.cluster
     for rule, cost in charges:
         key = _key(rule, principal, upstream, single_slot, person)
         if key in seen:

@@ -20,7 +20,8 @@ from gateway.observability.metrics import BreakerState
 from gateway.proxy.body import build_view, read_body
 from gateway.proxy.breaker import Transition, log_transition
 from gateway.proxy.forward import Forwarded, forward
-from gateway.runtime import Runtime, UpstreamRuntime
+from gateway.proxy.upstream import Upstream
+from gateway.runtime import Runtime
 from gateway.signers.base import OutboundRequest
 
 CATCH_ALL = "/{tail}"
@@ -43,8 +44,9 @@ async def proxy(rt: Runtime, request: web.Request) -> web.StreamResponse:
     if matched is None:
         refusal = render_plain(NotFound("no CRM is configured for this address", reason="no-route"), ex)
         return finish(rt, ex, refusal, now())
-    up, rel_path = matched
-    ex.upstream = up.name
+    route, rel_path = matched
+    ex.upstream = route.name
+    up = rt.upstreams[route.name]
     view: RequestView | None = None
     response: web.StreamResponse
     extra = CIMultiDict[str]()
@@ -54,9 +56,8 @@ async def proxy(rt: Runtime, request: web.Request) -> web.StreamResponse:
         ex.route = view.path
         origin = Origin(client_ip=ex.client_ip, scheme=request.scheme, host=request.host)
         admitted = await admit(rt, up, view, ex, extra, origin, partial(read_body, request=request))
-        upstream = rt.upstreams[up.name]
-        plan = plan_answer(rt.config.policies, up, admitted, request)
-        response = await send(rt, upstream, admitted.identity_index, admitted.out, request, extra, ex, plan)
+        plan = plan_answer(rt.policies, up, admitted, request)
+        response = await send(rt, up, admitted.identity_index, admitted.out, request, extra, ex, plan)
     except asyncio.CancelledError:  # the client hung up (or the shutdown grace ran out)
         record_client_closed(rt, ex, now())
         raise
@@ -77,7 +78,7 @@ async def proxy(rt: Runtime, request: web.Request) -> web.StreamResponse:
 
 async def send(
     rt: Runtime,
-    upstream: UpstreamRuntime,
+    upstream: Upstream,
     identity_index: int,
     out: OutboundRequest,
     request: web.Request,
@@ -139,6 +140,6 @@ _BREAKER_STATES: dict[Transition, BreakerState] = {
 }
 
 
-def _breaker_changed(rt: Runtime, upstream: UpstreamRuntime, identity_index: int, change: Transition) -> None:
+def _breaker_changed(rt: Runtime, upstream: Upstream, identity_index: int, change: Transition) -> None:
     rt.metrics.breaker_transition(upstream.config.name, identity_index, _BREAKER_STATES[change])
     log_transition(upstream.breaker, str(identity_index), upstream.config.name, identity_index, change)

@@ -1,4 +1,4 @@
-"""Everything a request needs, built from one GatewayConfig; swapped whole on reload."""
+"""Everything a request needs, built from one GatewayConfig (gateway/assembly.py); swapped whole on reload."""
 
 from __future__ import annotations
 
@@ -6,27 +6,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from gateway.auth.authenticator import Authenticator
-from gateway.config.model import GatewayConfig, UpstreamConfig
+from gateway.config.model import GatewayConfig
 from gateway.identities import IdentityMap
 from gateway.identity.people import PersonResolver
 from gateway.observability.access_log import AccessLogger
 from gateway.observability.metrics import GatewayMetrics
-from gateway.proxy.breaker import CredentialBreaker
-from gateway.proxy.client import make_session
-from gateway.proxy.guard import ConcurrencyGuard
+from gateway.policy.engine import PolicySet
+from gateway.proxy.upstream import Upstream
 from gateway.ratelimit.base import Limiter
 from gateway.routing import Router
-
-
-@dataclass(slots=True)
-class UpstreamRuntime:
-    config: UpstreamConfig
-    session: aiohttp.ClientSession
-    guard: ConcurrencyGuard
-    breaker: CredentialBreaker
 
 
 @dataclass(slots=True)
@@ -38,7 +27,10 @@ class Runtime:
     limiter: Limiter
     metrics: GatewayMetrics
     access_log: AccessLogger
-    upstreams: dict[str, UpstreamRuntime]
+    upstreams: dict[str, Upstream]
+    policies: PolicySet
+    """Built from ``config.policies``, with its decision and limit memos: they live as long as this
+    runtime."""
     clock: Callable[[], float] = time.time
     """Wall time: only where a time is compared with a token's exp/iat (minting CRM tokens)."""
     monotonic: Callable[[], float] = time.monotonic
@@ -52,17 +44,3 @@ class Runtime:
             await self.limiter.close()
         for up in self.upstreams.values():
             await up.session.close()
-
-
-def upstream_runtimes(
-    config: GatewayConfig, monotonic: Callable[[], float] = time.monotonic
-) -> dict[str, UpstreamRuntime]:
-    return {
-        up.name: UpstreamRuntime(
-            config=up,
-            session=make_session(up),
-            guard=ConcurrencyGuard(up.max_concurrency, up.queue_size, up.queue_timeout_seconds),
-            breaker=CredentialBreaker(up.breaker_failures, up.breaker_cooldown_seconds, monotonic),
-        )
-        for up in config.upstreams
-    }

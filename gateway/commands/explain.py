@@ -18,10 +18,11 @@ from urllib.parse import parse_qsl
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
+from gateway.assembly import build_dialect, build_policies
 from gateway.auth.authenticator import Authenticator
 from gateway.commands.check import load_located
 from gateway.config.model import GatewayConfig
-from gateway.dialects.base import RequestView
+from gateway.dialects.base import Dialect, RequestView
 from gateway.errors import BadRequest, GatewayError
 from gateway.identities import IdentityMap, label_of, lookup_value
 from gateway.principal import Principal
@@ -57,7 +58,7 @@ def _principal(config: GatewayConfig, args: argparse.Namespace) -> Principal:
     return asyncio.run(verify())
 
 
-def build_view(config: GatewayConfig, args: argparse.Namespace) -> tuple[str, RequestView]:
+def build_view(config: GatewayConfig, args: argparse.Namespace) -> tuple[str, Dialect, RequestView]:
     url = URL(args.url, encoded=True)
     headers = CIMultiDict[str]()
     for line in args.header:
@@ -73,20 +74,21 @@ def build_view(config: GatewayConfig, args: argparse.Namespace) -> tuple[str, Re
     if matched is None:
         raise GatewayError("no upstream matches this URL", reason="no-route", status=404)
     up, rel = matched
+    dialect = build_dialect(up)
     content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
     view = RequestView(
         method=args.method.upper(),
-        path=up.dialect.canonical_path(rel),
+        path=dialect.canonical_path(rel),
         raw_path=rel,
         query=url.query,
         headers=CIMultiDictProxy(headers),
         content_type=content_type,
     )
-    if args.data is not None and up.dialect.body_needed(view):
+    if args.data is not None and dialect.body_needed(view):
         view.body = args.data.encode()
         if content_type == FORM:
             view.form = MultiDictProxy(MultiDict(parse_qsl(args.data, keep_blank_values=True)))
-    return up.name, view
+    return up.name, dialect, view
 
 
 def _refused(error: GatewayError) -> int:
@@ -98,11 +100,12 @@ def explain(args: argparse.Namespace) -> int:
     config = load_located(args.config)
     try:
         principal = _principal(config, args)
-        upstream, view = build_view(config, args)
-        ops = config.upstream(upstream).dialect.identify(view)
+        upstream, dialect, view = build_view(config, args)
+        ops = dialect.identify(view)
     except GatewayError as error:
         return _refused(error)
-    overall = config.policies.evaluate(principal, upstream, ops)
+    policies = build_policies(config)
+    overall = policies.evaluate(principal, upstream, ops)
     report: dict[str, Any] = {
         "principal": principal.subject,
         "upstream": upstream,
@@ -116,7 +119,7 @@ def explain(args: argparse.Namespace) -> int:
                 "decision": "allow" if d.allowed else "deny",
                 "rule": d.rule,
             }
-            for op, d in config.policies.explain(principal, upstream, ops)
+            for op, d in policies.explain(principal, upstream, ops)
         ],
         "decision": "allow" if overall.allowed else "deny",
         "rule": overall.rule,

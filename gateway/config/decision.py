@@ -16,11 +16,14 @@ from collections.abc import Sequence
 
 from gateway.config.decision_model import DEFAULT_PATH, DecisionConfig, Network
 from gateway.config.model import UpstreamConfig
+from gateway.config.upstreams import Parsed
 from gateway.configfile.source import Section
+from gateway.dialects.base import Dialect
 from gateway.identity.spec import IdentityRule
 from gateway.policy.answers import denies_answer_fields, relies_on_answer_filter
-from gateway.policy.engine import PolicySet
+from gateway.policy.policies import Policies
 from gateway.signers import registry as signers
+from gateway.signers.base import Signer
 
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 _PATH = re.compile(r"(/[A-Za-z0-9_.~-]+)+")
@@ -29,8 +32,8 @@ _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 def parse_decision(
     s: Section,
-    upstreams: Sequence[UpstreamConfig],
-    policies: PolicySet,
+    upstreams: Sequence[Parsed],
+    policies: Policies,
     identities: Sequence[IdentityRule] = (),
 ) -> DecisionConfig:
     """The section (an empty one means decision mode is off); ConfigError names file, line and key."""
@@ -38,7 +41,7 @@ def parse_decision(
         s.done()
         return DecisionConfig()
     enabled = s.get("enabled", bool, True)
-    path = _path(s, upstreams)
+    path = _path(s, [p.config for p in upstreams])
     networks = _networks(s)
     request_only = s.get("request_only_field_rules", bool, False)
     names = _upstreams(s, upstreams, policies, request_only, identities)
@@ -81,21 +84,21 @@ def _networks(s: Section) -> tuple[Network, ...]:
 
 def _upstreams(
     s: Section,
-    upstreams: Sequence[UpstreamConfig],
-    policies: PolicySet,
+    upstreams: Sequence[Parsed],
+    policies: Policies,
     request_only: bool,
     identities: Sequence[IdentityRule],
 ) -> tuple[str, ...]:
-    by_name = {up.name: up for up in upstreams}
+    by_name = {p.config.name: p for p in upstreams}
     names: list[str] = []
     for name in s.str_list("upstreams", []):
-        up = by_name.get(name)
-        if up is None:
+        parsed = by_name.get(name)
+        if parsed is None:
             raise s.error("upstreams", f"unknown upstream {name!r}; known: {', '.join(by_name)}")
         reason = (
-            unsupported_reason(up)
-            or identity_reason(up, identities)
-            or answer_filter_reason(up, policies, request_only)
+            unsupported_reason(parsed.config, parsed.signer)
+            or identity_reason(parsed.config, identities)
+            or answer_filter_reason(parsed.config, parsed.dialect, policies, request_only)
         )
         if reason is not None:
             raise s.error("upstreams", f"upstream {name}: {reason}")
@@ -104,7 +107,7 @@ def _upstreams(
     return tuple(names)
 
 
-def unsupported_reason(up: UpstreamConfig) -> str | None:
+def unsupported_reason(up: UpstreamConfig, signer: Signer) -> str | None:
     """Why a front proxy could not apply this upstream's credential from response headers, if it cannot."""
     if not _UPSTREAM_NAME.fullmatch(up.name):
         return "decision-mode upstream names are 1-63 characters of [A-Za-z0-9_.-] (front proxies map them)"
@@ -114,7 +117,7 @@ def unsupported_reason(up: UpstreamConfig) -> str | None:
             "its own listener: the decision endpoint routes by host and path only; match it by host or "
             "path_prefix, or leave it to proxy mode"
         )
-    return up.signer.front_proxy_refusal
+    return signer.front_proxy_refusal
 
 
 def identity_reason(up: UpstreamConfig, identities: Sequence[IdentityRule]) -> str | None:
@@ -132,7 +135,9 @@ def identity_reason(up: UpstreamConfig, identities: Sequence[IdentityRule]) -> s
     return None
 
 
-def answer_filter_reason(up: UpstreamConfig, policies: PolicySet, request_only: bool = False) -> str | None:
+def answer_filter_reason(
+    up: UpstreamConfig, dialect: Dialect, policies: Policies, request_only: bool = False
+) -> str | None:
     """Why the decision endpoint cannot serve this upstream: its policies rely on the answer filter
     (the dialect's built-in one, or fields a policy denies), which needs the CRM's answer, and the answer
     never passes through the gateway in decision mode. ``request_only``: the operator accepts that
@@ -145,7 +150,7 @@ def answer_filter_reason(up: UpstreamConfig, policies: PolicySet, request_only: 
             "to proxy mode, drop those fields.<Entity>.deny entries, or accept that they hold for requests "
             "only (decision.request_only_field_rules: true)"
         )
-    need = up.dialect.answer_filter
+    need = dialect.answer_filter
     if need is None:
         return None
     found = relies_on_answer_filter(policies.policies, up.name, up.dialect_name, need.entities, need.fields)

@@ -30,8 +30,8 @@ from gateway.errors import ConfigError
 from gateway.identity.config import Upstream as IdentityUpstream
 from gateway.identity.config import parse_identities, parse_lookups
 from gateway.identity.spec import IdentityRule, LookupConfig
-from gateway.policy.engine import PolicySet
 from gateway.policy.limits import parse_limit_rules
+from gateway.policy.policies import Policies, load_policies
 from gateway.secrets import Secret
 
 DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key")
@@ -59,7 +59,8 @@ def build_config(
     refs = SecretResolver(file, environ)
     listen = _listen(root.section("listen", {}))
     auth = _auth(root.section("identity"), refs)
-    upstreams = parse_upstreams(root.section("upstreams"), refs)
+    parsed = parse_upstreams(root.section("upstreams"), refs)
+    upstreams = tuple(p.config for p in parsed)
     identities, lookups = _identities(root, refs, upstreams)
     upstream_dialects = {up.name: up.dialect_name for up in upstreams}
     policies = _policies(root, file, upstream_dialects)
@@ -67,7 +68,7 @@ def build_config(
     observability = _observability(root.section("observability", {}))
     limiter_url = ratelimit.url if ratelimit.backend == "redis" else None
     revocation = parse_revocation(root.section("revocation", {}), refs, limiter_url)
-    decision = parse_decision(root.section("decision", {}), upstreams, policies, identities)
+    decision = parse_decision(root.section("decision", {}), parsed, policies, identities)
     root.done()
     check_listeners(root.section("upstreams"), listen.port, observability.admin_port, upstreams)
     if complete:
@@ -226,11 +227,11 @@ def _require(root: Section, *names: str) -> None:
             )
 
 
-def _policies(root: Section, file: str, upstream_dialects: Mapping[str, str]) -> PolicySet:
+def _policies(root: Section, file: str, upstream_dialects: Mapping[str, str]) -> Policies:
     entries = root.str_list("policies", [])
     base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
     paths = [p if p.is_absolute() else base / p for p in (Path(e) for e in entries)]
-    return PolicySet.load(paths, upstream_dialects)
+    return load_policies(paths, upstream_dialects)
 
 
 def _ratelimit(s: Section, refs: SecretResolver, upstream_dialects: Mapping[str, str]) -> RateLimitConfig:

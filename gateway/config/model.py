@@ -1,20 +1,22 @@
-"""The validated configuration: frozen values built once at load time, never re-checked per request."""
+"""The validated configuration: frozen plain values, checked once at load time, never re-checked per
+request. It holds no built object: the runtime builds dialects, signers and the policy set from it
+(gateway/assembly.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from gateway.auth.settings import AuthSettings
 from gateway.config.decision_model import DecisionConfig
 from gateway.configfile.sources import Source
-from gateway.dialects.base import Dialect
 from gateway.identity.spec import IdentityRule, LookupConfig
-from gateway.policy.engine import PolicySet
 from gateway.policy.model import LimitRule
+from gateway.policy.policies import Policies
 from gateway.revocation.settings import RevocationConfig
 from gateway.secrets import Secret
-from gateway.signers.base import Signer
 
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """The largest answer the field filter buffers and inspects (docs/security.md#answers)."""
@@ -46,8 +48,11 @@ class UpstreamConfig:
     path_prefix: str | None
     hosts: tuple[str, ...]
     scheme: str
-    signer: Signer
-    dialect: Dialect
+    dialect_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    """``options``, as the dialect named ``dialect_name`` is built from them."""
+    signer_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    """``auth`` less ``scheme`` (secrets as Secret), with the settings the signer shares with the dialect:
+    what the signer of ``scheme`` is built from."""
     timeouts: Timeouts = Timeouts()
     max_body_bytes: int = 10 * 1024 * 1024
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
@@ -95,7 +100,7 @@ class GatewayConfig:
     auth: AuthSettings
     upstreams: tuple[UpstreamConfig, ...]
     identities: tuple[IdentityRule, ...]
-    policies: PolicySet
+    policies: Policies
     ratelimit: RateLimitConfig
     observability: ObservabilityConfig
     warnings: tuple[str, ...] = ()

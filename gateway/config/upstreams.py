@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -10,14 +12,26 @@ from gateway.config.model import DEFAULT_MAX_ANSWER_BYTES, Timeouts, UpstreamCon
 from gateway.configfile.refs import SecretResolver
 from gateway.configfile.source import Section
 from gateway.dialects import registry as dialects
+from gateway.dialects.base import Dialect
 from gateway.errors import ConfigError
 from gateway.signers import registry as signers
+from gateway.signers.base import Signer
 
 T = TypeVar("T")
 
 
-def parse_upstreams(s: Section, refs: SecretResolver) -> tuple[UpstreamConfig, ...]:
-    out: list[UpstreamConfig] = []
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """An upstream's settings, and the dialect and signer built from them once at load to validate them
+    (the decision section asks them what a front proxy can apply). The config keeps only ``config``."""
+
+    config: UpstreamConfig
+    dialect: Dialect
+    signer: Signer
+
+
+def parse_upstreams(s: Section, refs: SecretResolver) -> tuple[Parsed, ...]:
+    out: list[Parsed] = []
     for name, _ in list(s.items()):
         out.append(_upstream(s.section(name), name, refs))
     if not out:
@@ -25,7 +39,7 @@ def parse_upstreams(s: Section, refs: SecretResolver) -> tuple[UpstreamConfig, .
     return tuple(out)
 
 
-def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
+def _upstream(u: Section, name: str, refs: SecretResolver) -> Parsed:
     dialect_name = u.get("dialect", str)
     factory = dialects.factory_for(dialect_name)
     if factory is None:
@@ -46,7 +60,7 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
     if port is not None and not 1 <= port <= 65535:
         raise match.error("port", "must be between 1 and 65535 (a fixed port: the upstream's own listener)")
     match.done()
-    options: dict[str, Any] = dict(u.get("options", dict, {}))
+    options = MappingProxyType(dict(u.get("options", dict, {})))
     requested_with = u.get("requested_with", bool, True)
     dialect = _located(u, "options", lambda: factory(options, f"{u.key}.options"))
     for weakening in getattr(dialect, "weakenings", ()):
@@ -89,8 +103,8 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
         path_prefix=prefix,
         hosts=hosts,
         scheme=scheme,
-        signer=signer,
-        dialect=dialect,
+        dialect_options=options,
+        signer_options=MappingProxyType(dict(auth_options)),
         timeouts=timeouts,
         max_body_bytes=u.get("max_body_bytes", int, 10 * 1024 * 1024),
         max_answer_bytes=_max_answer_bytes(u),
@@ -113,7 +127,7 @@ def _upstream(u: Section, name: str, refs: SecretResolver) -> UpstreamConfig:
             line=u.line,
             key=f"{u.key}.match",
         )
-    return config
+    return Parsed(config, dialect, signer)
 
 
 def _located(section: Section, name: str, build: Callable[[], T]) -> T:

@@ -12,7 +12,6 @@ from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
 from gateway.config.decision_model import DecisionConfig
-from gateway.config.model import UpstreamConfig
 from gateway.decision import answer, contract
 from gateway.decision.denial import decode
 from gateway.decision.forwarded import (
@@ -35,7 +34,8 @@ from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import record_client_closed, unexpected
 from gateway.keys import STATE
 from gateway.proxy.breaker import OPEN
-from gateway.runtime import Runtime, UpstreamRuntime
+from gateway.proxy.upstream import Upstream
+from gateway.runtime import Runtime
 
 UNTRUSTED = "untrusted-proxy"
 
@@ -61,8 +61,9 @@ async def decide(request: web.Request) -> web.StreamResponse:
         ex.fail(no_route)
         recorded = finish(rt, ex, answer.refused(_plain(no_route), extra), now())
         return answer.for_front_proxy(recorded, fwd.style)
-    up, rel_path = matched
-    ex.upstream = up.name
+    route, rel_path = matched
+    ex.upstream = route.name
+    up = rt.upstreams[route.name]
     view: RequestView | None = None
     try:
         view = decision_view(up, fwd, rel_path, request.headers)
@@ -81,13 +82,13 @@ async def decide(request: web.Request) -> web.StreamResponse:
 
 async def _decide(
     rt: Runtime,
-    up: UpstreamConfig,
+    up: Upstream,
     view: RequestView,
     fwd: ForwardedRequest,
     ex: Exchange,
     extra: CIMultiDict[str],
 ) -> web.Response:
-    if not rt.config.decision.serves(up.name):
+    if not rt.config.decision.serves(up.config.name):
         raise Forbidden(
             "this CRM is not served in decision mode; send the request to the gateway itself",
             reason="decision-not-enabled",
@@ -95,7 +96,7 @@ async def _decide(
     refuse_reserved_headers(view.headers)
     origin = Origin(client_ip=fwd.client_ip, scheme=fwd.scheme, host=fwd.host, front_proxy=True)
     admitted = await admit(rt, up, view, ex, extra, origin, partial(_refuse_body, fwd))
-    _refuse_open_breaker(rt.upstreams[up.name], admitted.identity_index, ex)
+    _refuse_open_breaker(up, admitted.identity_index, ex)
     if admitted.credential_in_params:
         raise GatewayError(
             "this upstream's credential travels in the query or body; use proxy mode",
@@ -103,10 +104,10 @@ async def _decide(
             status=500,
         )
     settings = answer.upstream_settings(admitted.out, outbound_headers(view.headers))
-    return answer.allowed(up.name, admitted.out, settings, extra)
+    return answer.allowed(up.config.name, admitted.out, settings, extra)
 
 
-async def _refuse_body(fwd: ForwardedRequest, up: UpstreamConfig, view: RequestView) -> None:
+async def _refuse_body(fwd: ForwardedRequest, up: Upstream, view: RequestView) -> None:
     """The decision never sees a body: a request whose meaning depends on one goes to proxy mode."""
     if fwd.declares_body or up.dialect.body_needed(view):
         raise Forbidden(
@@ -116,7 +117,7 @@ async def _refuse_body(fwd: ForwardedRequest, up: UpstreamConfig, view: RequestV
         )
 
 
-def _refuse_open_breaker(upstream: UpstreamRuntime, identity_index: int, ex: Exchange) -> None:
+def _refuse_open_breaker(upstream: Upstream, identity_index: int, ex: Exchange) -> None:
     """Respect a breaker that proxy-mode traffic opened; never probe (the gateway sees no answer here)."""
     breaker = upstream.breaker
     if breaker.state(str(identity_index)) == OPEN:

@@ -9,10 +9,10 @@ from typing import Literal
 from multidict import CIMultiDictProxy, MultiDictProxy
 from yarl import URL
 
-from gateway.config.model import UpstreamConfig
 from gateway.decision import contract
 from gateway.dialects.base import RequestView
 from gateway.errors import BadRequest
+from gateway.proxy.upstream import Upstream
 
 Style = Literal["nginx", "forward-auth"]
 """``nginx``: auth_request (X-Original-*), refusals go back as 401/403 + X-Crm-Denial.
@@ -108,7 +108,7 @@ def refuse_reserved_headers(headers: CIMultiDictProxy[str]) -> None:
 
 
 def decision_view(
-    up: UpstreamConfig, fwd: ForwardedRequest, rel_path: str, headers: CIMultiDictProxy[str]
+    up: Upstream, fwd: ForwardedRequest, rel_path: str, headers: CIMultiDictProxy[str]
 ) -> RequestView:
     """What ``pipeline.build_view`` builds from an aiohttp request, built from the forwarded description.
     The body never reaches the gateway here: ``body`` and ``form`` stay None, and the content type is

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.assembly import build_signer
 from gateway.config.model import GatewayConfig
 from gateway.errors import ConfigError
 
@@ -37,7 +38,7 @@ def limit_for(config: GatewayConfig) -> tuple[int, str] | None:
     bounds = [
         (limit, up.name)
         for up in config.upstreams
-        if config.decision.serves(up.name) and (limit := up.signer.credential_lifetime) is not None
+        if config.decision.serves(up.name) and (limit := build_signer(up).credential_lifetime) is not None
     ]
     return min(bounds) if bounds else None
 

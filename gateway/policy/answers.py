@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.policy.known import WILDCARD
+from gateway.policy.known import WILDCARD, rules_for
 from gateway.policy.model import Policy
 
 
@@ -16,6 +16,7 @@ def relies_on_answer_filter(
     found: list[str] = []
     deniers: list[str] = []
     readers = 0
+    rules = rules_for(dialect)
     for policy in policies:
         table = policy.tables.get(dialect)
         if policy.mode != "enforce" or upstream not in policy.upstreams or table is None:
@@ -24,7 +25,7 @@ def relies_on_answer_filter(
         if policy.opaque:
             found.append(f"{where}: policy {policy.name} allows opaque routes, whose answers may carry them")
         for entity in sorted(entities):
-            key = table.rules.entity_key(entity)
+            key = rules.entity_key(entity)
             actions = table.entities.get(key, table.entities.get(WILDCARD))
             if actions is None or not any(rule.allow for rule in actions.values()):
                 continue

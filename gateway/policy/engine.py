@@ -8,20 +8,15 @@ enforce policies, and only reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from gateway.dialects.base import Operation
 from gateway.policy.cache import Memo, principal_key
 from gateway.policy.known import WILDCARD, DialectRules, rules_for
 from gateway.policy.limits import limit_applies
-from gateway.policy.lint import lint_policies
-from gateway.policy.loader import compile_documents, read_policy_files, watch_paths
 from gateway.policy.model import (
     DEFAULT_DENY,
-    ConfigIssue,
     Decision,
     LimitRule,
     Policy,
@@ -29,6 +24,7 @@ from gateway.policy.model import (
     ShadowDecision,
     fold_field,
 )
+from gateway.policy.policies import Policies
 from gateway.policy.scope import RecordScope
 from gateway.principal import Principal
 from gateway.ratelimit.base import Limit
@@ -56,51 +52,22 @@ class _Tally:
 
 
 class PolicySet:
-    def __init__(
-        self, policies: Sequence[Policy], upstream_dialects: Mapping[str, str], files: Sequence[Path] = ()
-    ) -> None:
-        self._policies = tuple(policies)
-        self._dialects = dict(upstream_dialects)
+    """The runtime's view of the loaded policies (``GatewayConfig.policies``): indexed by upstream, with
+    the memos of its decisions and of the limits per request. Built by the runtime, one per config."""
+
+    def __init__(self, loaded: Policies) -> None:
+        self.loaded = loaded
+        self._policies = loaded.policies
+        self._dialects = dict(loaded.upstream_dialects)
         self._by_upstream = {u: tuple(p for p in self._policies if u in p.upstreams) for u in self._dialects}
-        self._files = tuple(files)
         self._decisions: Memo[Decision] = Memo()
         self.request_limits: Memo[tuple[object, tuple[tuple[Limit, int], ...]]] = Memo()
         """``limits_for_request``'s memo (gateway/limits.py): each entry names the rate-limit settings
         it was computed with."""
 
-    @classmethod
-    def load(cls, paths: Sequence[Path], upstream_dialects: Mapping[str, str]) -> PolicySet:
-        """Files, directories (their ``*.yaml``) or globs, each read sorted; ConfigError on any mistake."""
-        docs = read_policy_files(paths)
-        return cls(compile_documents(docs, upstream_dialects), upstream_dialects, watch_paths(paths))
-
-    @classmethod
-    def from_documents(
-        cls, docs: Sequence[tuple[str, Any]], upstream_dialects: Mapping[str, str]
-    ) -> PolicySet:
-        """(file name, parsed YAML) pairs: the YAML as ``load_yaml_text`` returns it, or plain data."""
-        return cls(compile_documents(docs, upstream_dialects), upstream_dialects)
-
     @property
     def policies(self) -> tuple[Policy, ...]:
         return self._policies
-
-    @property
-    def files(self) -> tuple[Path, ...]:
-        """What to watch for hot reload: every policy file loaded, plus each directory named directly or
-        by a glob (a directory's mtime changes when a policy file is added or removed)."""
-        return self._files
-
-    def entity_names(self) -> list[str]:
-        """Every entity name the policies write (entities, fields, limits), ``*`` excluded; sorted."""
-        names: set[str] = set()
-        for policy in self._policies:
-            src = policy.source
-            names.update(spot.text for spot in src.entities)
-            names.update(entity.text for entity, _, _ in src.field_entries)
-            names.update(rule.entity for rule, _, _ in src.limits if rule.entity)
-        names.discard(WILDCARD)
-        return sorted(names)
 
     def applicable(self, principal: Principal, upstream: str) -> list[Policy]:
         """Policies (enforce and shadow, in load order) whose subjects match and that cover the upstream."""
@@ -197,9 +164,6 @@ class PolicySet:
                 if cost:
                     out.append((rule, cost))
         return out
-
-    def lint(self) -> list[ConfigIssue]:
-        return lint_policies(self._policies, self._dialects)
 
 
 def _facts(op: Operation, rules: DialectRules) -> _Facts:

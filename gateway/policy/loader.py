@@ -257,7 +257,7 @@ def _table(
         )
         for rule in limits
     )
-    return DialectTable(rules=rules, entities=entities, fields=field_rules, limits=limit_keys)
+    return DialectTable(entities=entities, fields=field_rules, limits=limit_keys)
 
 
 def _no_collision(

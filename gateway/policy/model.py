@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gateway.dialects.base import Operation
-from gateway.policy.known import DEFAULT, WILDCARD, DialectRules
+from gateway.policy.known import DEFAULT, WILDCARD
 from gateway.policy.scope import RecordScope
 from gateway.principal import Principal
 
@@ -56,7 +56,7 @@ class LimitRule:
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
-    """A finding of ``PolicySet.lint()``: never fatal by itself, shown by ``crm-gateway check``."""
+    """A finding of ``Policies.lint()``: never fatal by itself, shown by ``crm-gateway check``."""
 
     severity: Severity
     message: str
@@ -91,9 +91,9 @@ def fold_field(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DialectTable:
-    """One policy compiled for one dialect: every lookup is a dict access."""
+    """One policy compiled for one dialect (entity keys as ``rules_for(dialect).entity_key`` gives them):
+    every lookup is a dict access."""
 
-    rules: DialectRules
     entities: Mapping[str, Mapping[str, Rule]]
     """Entity key (``*`` included) -> lower-case action, group or ``default`` -> rule."""
     fields: Mapping[str, FieldRule]

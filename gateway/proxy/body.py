@@ -11,16 +11,16 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
-from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import RequestView
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge
+from gateway.proxy.upstream import Upstream
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 PLAIN_ENCODINGS = frozenset({"binary", "7bit", "8bit"})
 
 
-def build_view(up: UpstreamConfig, request: web.Request, rel_path: str) -> RequestView:
+def build_view(up: Upstream, request: web.Request, rel_path: str) -> RequestView:
     refuse_compressed_body(request)
     return RequestView(
         method=request.method,
@@ -46,23 +46,23 @@ def refuse_compressed_body(request: web.Request) -> None:
         )
 
 
-async def read_body(up: UpstreamConfig, view: RequestView, request: web.Request) -> None:
+async def read_body(up: Upstream, view: RequestView, request: web.Request) -> None:
     if not request.body_exists or not up.dialect.body_needed(view):
         return
     length = request.content_length
-    if length is not None and length > up.max_body_bytes:
-        raise PayloadTooLarge(f"request body is larger than {up.max_body_bytes} bytes")
+    if length is not None and length > up.config.max_body_bytes:
+        raise PayloadTooLarge(f"request body is larger than {up.config.max_body_bytes} bytes")
     if view.content_type == MULTIPART:
         fields = MultiDict[str]()
         try:
-            async for name, value in _multipart_fields(request, up.max_body_bytes):
+            async for name, value in _multipart_fields(request, up.config.max_body_bytes):
                 fields.add(name, value)
         except (ValueError, RuntimeError, LookupError, HttpProcessingError):  # aiohttp's reader: malformed
             raise BadRequest("the multipart body is malformed") from None
         view.form = MultiDictProxy(fields)
         view.body = None
         return
-    body = await _read_limited(request, up.max_body_bytes)
+    body = await _read_limited(request, up.config.max_body_bytes)
     view.body = body
     if view.content_type == FORM:
         view.form = MultiDictProxy(MultiDict(form_pairs(body)))

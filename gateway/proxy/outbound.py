@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, MultiDictProxy
 
-from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import RequestView
 from gateway.dialects.credentials import outbound_headers
+from gateway.proxy.upstream import Upstream
 from gateway.signers.base import OutboundRequest
 from gateway.wire.slots import PARAM_SLOTS
 
@@ -18,7 +18,7 @@ def strip_params(params: MultiDictProxy[str] | None, drop: frozenset[str]) -> li
 
 
 def build_outbound(
-    upstream: UpstreamConfig,
+    upstream: Upstream,
     view: RequestView,
     *,
     request_id: str,
@@ -32,15 +32,15 @@ def build_outbound(
     headers["X-Forwarded-Proto"] = scheme
     headers["X-Forwarded-Host"] = host
     headers["X-Request-ID"] = request_id
-    if upstream.requested_with and upstream.dialect.needs_requested_with(view):
+    if upstream.config.requested_with and upstream.dialect.needs_requested_with(view):
         headers["X-Requested-With"] = "XMLHttpRequest"
     form = strip_params(view.form, drop)
     return OutboundRequest(
         method=view.method,
-        path=upstream.base_path + upstream.dialect.forward_path(view),
+        path=upstream.config.base_path + upstream.dialect.forward_path(view),
         query=strip_params(view.query, drop) or [],
         headers=headers,
-        base_path=upstream.base_path,
+        base_path=upstream.config.base_path,
         form=form,
         body=view.body if form is None else None,
     )

@@ -8,7 +8,7 @@ How a doc marks its examples: the info string of a fenced block is ``<language> 
 - ``yaml gateway-fragment``: some top-level sections of a gateway.yaml; the sections it lacks come from
   ``BASE`` (upstreams ``civi``, ``civi-legacy``: civicrm; ``espo``: espocrm), then it must load.
 - ``yaml gateway-invalid``: a gateway.yaml that must be refused (a ``run`` block shows the error).
-- ``yaml policy``: a policy file (one policy or a list); ``PolicySet.from_documents`` for the upstreams
+- ``yaml policy``: a policy file (one policy or a list); ``policies_from_documents`` for the upstreams
   ``civi``, ``civi-legacy`` (civicrm) and ``espo`` (espocrm) must compile it.
 - ``yaml policy-invalid``: a policy file that must be refused.
 - ``yaml other``: any other YAML (Kubernetes, Prometheus...); it only has to parse.
@@ -41,7 +41,7 @@ from gateway.dialects.civicrm import dialect as civicrm
 from gateway.dialects.espocrm import dialect as espocrm
 from gateway.errors import ConfigError
 from gateway.observability.metrics import GatewayMetrics
-from gateway.policy.engine import PolicySet
+from gateway.policy.policies import policies_from_documents
 from gateway.signers import registry as signers
 from tests.docs.doc_blocks import (
     DOCS,
@@ -163,11 +163,11 @@ def test_yaml_example_loads(block: Block, workspaces: dict[Path, Workspace]) -> 
             load_config_text(text, config_file, secrets.environ)
     elif kind == "policy-invalid":
         with pytest.raises(ConfigError):
-            PolicySet.from_documents([("<block>", load_yaml_text(block.text, "<block>"))], UPSTREAMS)
+            policies_from_documents([("<block>", load_yaml_text(block.text, "<block>"))], UPSTREAMS)
     elif kind == "policy":
         try:
             document = load_yaml_text(block.text, "<block>")
-            policies = PolicySet.from_documents([("<block>", document)], UPSTREAMS)
+            policies = policies_from_documents([("<block>", document)], UPSTREAMS)
         except ConfigError as exc:
             _fail_at(block, exc, "<block>")
             raise

@@ -108,7 +108,7 @@ async def test_the_last_resort_answers_500_in_dialect_with_one_log_line_and_an_a
 ) -> None:
     """No input reaches it (the fuzz tests say so); a bug still must not leak a traceback."""
     runtime = stack.runtime
-    dialect = runtime.config.upstream(path.split("/")[1]).dialect
+    dialect = runtime.upstreams[path.split("/")[1]].dialect
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"bug while reading Authorization: Bearer {stack.token()}")

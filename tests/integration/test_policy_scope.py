@@ -11,7 +11,7 @@ import pytest
 
 from gateway.configfile.source import load_yaml_text
 from gateway.errors import ConfigError
-from gateway.policy.engine import PolicySet
+from gateway.policy.policies import policies_from_documents
 from tests.support.stack import Stack, start_stack
 
 SCOPED = """
@@ -97,7 +97,7 @@ async def test_unscoped_entity_and_meta_pass_unchanged(stack: Stack) -> None:
 def test_scope_field_must_be_plain() -> None:
     bad = SCOPED.replace("field: id", "field: employer_id.id")
     with pytest.raises(ConfigError) as info:
-        PolicySet.from_documents([("scoped.yaml", load_yaml_text(bad, "scoped.yaml"))], {"civi": "civicrm"})
+        policies_from_documents([("scoped.yaml", load_yaml_text(bad, "scoped.yaml"))], {"civi": "civicrm"})
     assert "scope.Contact" in str(info.value) and "scoped.yaml:" in str(info.value)
 
 

@@ -22,8 +22,6 @@ def upstream(
         path_prefix=prefix,
         hosts=hosts,
         scheme="espo-apikey",
-        signer=None,  # type: ignore[arg-type]
-        dialect=None,  # type: ignore[arg-type]
         port=port,
     )
 

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 import pytest
 
 from gateway.config.loader import load_config_text
-from gateway.config.model import GatewayConfig
+from gateway.config.model import RateLimitConfig
 from gateway.configfile.source import load_yaml_text
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.limits import _limits, limits_for_request
 from gateway.policy import Decision, PolicySet
 from gateway.policy.cache import Memo, principal_key
 from gateway.policy.model import Subjects
+from gateway.policy.policies import policies_from_documents
 from gateway.principal import Principal
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
@@ -73,7 +74,7 @@ entities:
 
 def policy_set() -> PolicySet:
     docs = [(f"p{i}.yaml", load_yaml_text(text, f"p{i}.yaml")) for i, text in enumerate(POLICIES)]
-    return PolicySet.from_documents(docs, DIALECTS)
+    return PolicySet(policies_from_documents(docs, DIALECTS))
 
 
 def who(
@@ -254,26 +255,26 @@ ratelimit:
 """
 
 
-def gateway_config() -> GatewayConfig:
-    return dataclasses.replace(load_config_text(RATELIMIT_CONFIG, "gateway.yaml"), policies=policy_set())
+def limits_setup() -> tuple[PolicySet, RateLimitConfig]:
+    return policy_set(), load_config_text(RATELIMIT_CONFIG, "gateway.yaml").ratelimit
 
 
 def test_limits_of_interleaved_requests_are_each_principals_own() -> None:
-    config = gateway_config()
+    policies, settings = limits_setup()
     rng = random.Random(7)
     for _ in range(1000):
         principal = rng.choice(PRINCIPALS)
         upstream, ops = rng.choice(UPSTREAMS), rng.choice(OPERATIONS)
-        assert limits_for_request(config, principal, upstream, ops) == _limits(
-            config, principal, upstream, ops
+        assert limits_for_request(policies, settings, principal, upstream, ops) == _limits(
+            policies, settings, principal, upstream, ops
         )
 
 
 def test_same_subject_of_another_issuer_is_charged_its_own_bucket() -> None:
-    config = gateway_config()
+    policies, settings = limits_setup()
     ops = OPERATIONS[0]
-    first = limits_for_request(config, who("alice"), "civi", ops)
-    other = limits_for_request(config, who("alice", issuer="https://idp-b"), "civi", ops)
+    first = limits_for_request(policies, settings, who("alice"), "civi", ops)
+    other = limits_for_request(policies, settings, who("alice", issuer="https://idp-b"), "civi", ops)
     keys = {limit.name: limit.key for limit, _ in first}
     other_keys = {limit.name: limit.key for limit, _ in other}
     assert keys.keys() == other_keys.keys() == {"gateway:everyone", "gateway:each"}
@@ -282,23 +283,20 @@ def test_same_subject_of_another_issuer_is_charged_its_own_bucket() -> None:
 
 
 def test_new_ratelimit_settings_on_the_same_policies_are_not_answered_from_the_memo() -> None:
-    config = gateway_config()
+    policies, settings = limits_setup()
     principal, ops = who("bob", roles=["sales"]), OPERATIONS[0]
-    before = limits_for_request(config, principal, "civi", ops)
-    changed = dataclasses.replace(
-        config, ratelimit=dataclasses.replace(config.ratelimit, limits=config.ratelimit.limits[:1])
-    )
-    assert changed.policies is config.policies
-    after = limits_for_request(changed, principal, "civi", ops)
+    before = limits_for_request(policies, settings, principal, "civi", ops)
+    changed = dataclasses.replace(settings, limits=settings.limits[:1])
+    after = limits_for_request(policies, changed, principal, "civi", ops)
     assert [limit.name for limit, _ in before] == ["gateway:everyone", "gateway:each", "sales:sales-reads"]
     assert [limit.name for limit, _ in after] == ["gateway:everyone", "sales:sales-reads"]
 
 
 def test_a_caller_changing_its_list_does_not_change_the_memo() -> None:
-    config = gateway_config()
+    policies, settings = limits_setup()
     principal, ops = who("bob", roles=["sales"]), OPERATIONS[0]
-    limits_for_request(config, principal, "civi", ops).clear()
-    assert len(limits_for_request(config, principal, "civi", ops)) == 3
+    limits_for_request(policies, settings, principal, "civi", ops).clear()
+    assert len(limits_for_request(policies, settings, principal, "civi", ops)) == 3
 
 
 def test_memo_keeps_the_most_recently_used() -> None:

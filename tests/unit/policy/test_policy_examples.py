@@ -8,6 +8,7 @@ import pytest
 
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.policy import PolicySet
+from gateway.policy.policies import load_policies
 from gateway.principal import Principal
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
@@ -21,7 +22,7 @@ def test_the_four_examples_exist() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_loads_alone_and_lints_clean(path: Path) -> None:
-    ps = PolicySet.load([path], DIALECTS)
+    ps = load_policies([path], DIALECTS)
     assert [p.name for p in ps.policies] == [path.stem]
     assert ps.lint() == []
 
@@ -69,12 +70,12 @@ ADMIN = _who("bob", "crm-admin")
     ],
 )
 def test_examples_together(principal: Principal, upstream: str, operation: Operation, allowed: bool) -> None:
-    ps = PolicySet.load([POLICIES], DIALECTS)
+    ps = PolicySet(load_policies([POLICIES], DIALECTS))
     assert ps.evaluate(principal, upstream, [operation]).allowed is allowed
 
 
 def test_lead_conversion_as_the_espocrm_dialect_reports_it() -> None:
-    ps = PolicySet.load([POLICIES], DIALECTS)
+    ps = PolicySet(load_policies([POLICIES], DIALECTS))
     convert = [Operation("Lead", "edit", record_ids=("l1",))]
     convert += [Operation(e, "create", via="convert:Lead") for e in ("Account", "Contact", "Opportunity")]
     assert ps.evaluate(SALES, "espo", convert).allowed
@@ -82,7 +83,7 @@ def test_lead_conversion_as_the_espocrm_dialect_reports_it() -> None:
 
 
 def test_example_limits() -> None:
-    ps = PolicySet.load([POLICIES / "newsletter-sync.yaml"], DIALECTS)
+    ps = PolicySet(load_policies([POLICIES / "newsletter-sync.yaml"], DIALECTS))
     charged = ps.charges_for(NEWSLETTER, "civi", [Operation("Contact", "create")] * 3)
     assert {(r.name, r.burst, cost) for r, cost in charged} == {
         ("newsletter-sync:limits[0]", 60, 3),

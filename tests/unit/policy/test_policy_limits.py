@@ -9,6 +9,7 @@ from gateway.dialects.base import OPAQUE, Operation
 from gateway.errors import ConfigError
 from gateway.policy import LimitRule, PolicySet, parse_limit_rules, parse_rate
 from gateway.policy.limits import BURST_CAP
+from gateway.policy.policies import policies_from_documents
 from gateway.principal import Principal
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
@@ -116,7 +117,7 @@ limits:
 
 def _set() -> PolicySet:
     docs = [(n, load_yaml_text(t, n)) for n, t in (("a.yaml", LIMITED), ("b.yaml", SHADOWED))]
-    return PolicySet.from_documents(docs, DIALECTS)
+    return PolicySet(policies_from_documents(docs, DIALECTS))
 
 
 def _who(*roles: str) -> Principal:

@@ -1,18 +1,19 @@
-"""PolicySet.lint(): typos, rules that can never match, and rules hidden by others."""
+"""Policies.lint(): typos, rules that can never match, and rules hidden by others."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.configfile.source import load_yaml_text
-from gateway.policy import ConfigIssue, PolicySet
+from gateway.policy import ConfigIssue
+from gateway.policy.policies import policies_from_documents
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
 
 
 def lint(body: str, upstreams: str = "[civi]", dialects: dict[str, str] | None = None) -> list[ConfigIssue]:
     text = f"policy: p\nsubjects: {{roles: [r]}}\nupstreams: {upstreams}\n{body}"
-    ps = PolicySet.from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], dialects or DIALECTS)
+    ps = policies_from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], dialects or DIALECTS)
     return ps.lint()
 
 
@@ -182,7 +183,7 @@ def test_policy_without_rules() -> None:
 
 def test_policy_for_no_upstream() -> None:
     text = "policy: p\nsubjects: {roles: [r]}\nentities:\n  Contact: {get: allow}\n"
-    ps = PolicySet.from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], {})
+    ps = policies_from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], {})
     assert "applies to no configured upstream" in only(ps.lint()).message
 
 

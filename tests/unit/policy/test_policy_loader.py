@@ -9,7 +9,7 @@ import pytest
 
 from gateway.configfile.source import load_yaml_text
 from gateway.errors import ConfigError
-from gateway.policy import PolicySet
+from gateway.policy.policies import load_policies, policies_from_documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
@@ -52,7 +52,7 @@ def test_bad_policy_file_is_refused_with_file_line_and_key(
 ) -> None:
     path = FIXTURES / fixture
     with pytest.raises(ConfigError) as caught:
-        PolicySet.load([path], DIALECTS)
+        load_policies([path], DIALECTS)
     error = caught.value
     assert (error.file, error.line, error.key) == (str(path), line, key)
     assert reason in error.reason
@@ -64,14 +64,14 @@ def test_bad_policy_file_is_refused_with_file_line_and_key(
 
 def test_duplicate_name_error_points_at_the_first_definition() -> None:
     with pytest.raises(ConfigError, match=r"first defined at .*duplicate_name\.yaml:1"):
-        PolicySet.load([FIXTURES / "duplicate_name.yaml"], DIALECTS)
+        load_policies([FIXTURES / "duplicate_name.yaml"], DIALECTS)
 
 
 def test_duplicate_names_across_files(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("policy: same\nsubjects: {roles: [a]}\n")
     (tmp_path / "b.yaml").write_text("# second\npolicy: same\nsubjects: {roles: [b]}\n")
     with pytest.raises(ConfigError) as caught:
-        PolicySet.load([tmp_path], DIALECTS)
+        load_policies([tmp_path], DIALECTS)
     assert (caught.value.file, caught.value.line, caught.value.key) == (str(tmp_path / "b.yaml"), 2, "policy")
 
 
@@ -80,7 +80,7 @@ def test_entity_spellings_collide_only_for_dialects_that_fold_them() -> None:
         "policy: p\nsubjects: {roles: [r]}\nupstreams: [espo]\n"
         "entities:\n  Lead: {read: allow}\n  lead: {read: deny}\n"
     )
-    ps = PolicySet.from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], DIALECTS)
+    ps = policies_from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], DIALECTS)
     assert [p.name for p in ps.policies] == ["p"]
 
 
@@ -94,14 +94,14 @@ def test_directory_loads_yaml_files_sorted(tmp_path: Path) -> None:
     _write(tmp_path, "10-a.yaml", "a")
     _write(tmp_path, "30-c.yml", "c")
     (tmp_path / "notes.txt").write_text("not a policy")
-    ps = PolicySet.load([tmp_path], DIALECTS)
+    ps = load_policies([tmp_path], DIALECTS)
     assert [p.name for p in ps.policies] == ["a", "b", "c"]
 
 
 def test_glob_and_files_load_once_each(tmp_path: Path) -> None:
     _write(tmp_path, "x.yaml", "x")
     _write(tmp_path, "y.yaml", "y")
-    ps = PolicySet.load([tmp_path / "y.yaml", tmp_path / "*.yaml"], DIALECTS)
+    ps = load_policies([tmp_path / "y.yaml", tmp_path / "*.yaml"], DIALECTS)
     assert [p.name for p in ps.policies] == ["y", "x"]
 
 
@@ -109,7 +109,7 @@ def test_glob_and_files_load_once_each(tmp_path: Path) -> None:
 def test_paths_that_name_no_policy_are_refused(tmp_path: Path, target: str) -> None:
     (tmp_path / "empty-dir").mkdir()
     with pytest.raises(ConfigError) as caught:
-        PolicySet.load([tmp_path / target], DIALECTS)
+        load_policies([tmp_path / target], DIALECTS)
     assert caught.value.file == str(tmp_path / target)
 
 
@@ -117,16 +117,16 @@ def test_a_file_may_hold_a_list_of_policies(tmp_path: Path) -> None:
     (tmp_path / "many.yaml").write_text(
         "- policy: one\n  subjects: {roles: [a]}\n- policy: two\n  subjects: {roles: [b]}\n  mode: shadow\n"
     )
-    ps = PolicySet.load([tmp_path / "many.yaml"], DIALECTS)
+    ps = load_policies([tmp_path / "many.yaml"], DIALECTS)
     assert [(p.name, p.mode) for p in ps.policies] == [("one", "enforce"), ("two", "shadow")]
 
 
 def test_plain_documents_without_line_information_load() -> None:
     doc = {"policy": "plain", "subjects": {"scopes": ["crm.read"]}, "entities": {"*": {"get": "allow"}}}
-    ps = PolicySet.from_documents([("inline", doc)], DIALECTS)
+    ps = policies_from_documents([("inline", doc)], DIALECTS)
     assert ps.policies[0].upstreams == frozenset({"civi", "espo"})
     with pytest.raises(ConfigError) as caught:
-        PolicySet.from_documents([("inline", {**doc, "mode": "loud"})], DIALECTS)
+        policies_from_documents([("inline", {**doc, "mode": "loud"})], DIALECTS)
     assert (caught.value.file, caught.value.key) == ("inline", "mode")
 
 
@@ -134,7 +134,7 @@ def test_files_lists_what_hot_reload_must_watch(tmp_path: Path) -> None:
     _write(tmp_path / "dir", "a.yaml", "a")
     _write(tmp_path / "glob", "b.yaml", "b")
     _write(tmp_path, "c.yaml", "c")
-    ps = PolicySet.load([tmp_path / "dir", tmp_path / "glob" / "*.yaml", tmp_path / "c.yaml"], DIALECTS)
+    ps = load_policies([tmp_path / "dir", tmp_path / "glob" / "*.yaml", tmp_path / "c.yaml"], DIALECTS)
     assert ps.files == (
         tmp_path / "dir" / "a.yaml",
         tmp_path / "glob" / "b.yaml",
@@ -142,7 +142,7 @@ def test_files_lists_what_hot_reload_must_watch(tmp_path: Path) -> None:
         tmp_path / "dir",
         tmp_path / "glob",
     )
-    assert PolicySet.from_documents([], DIALECTS).files == ()
+    assert policies_from_documents([], DIALECTS).files == ()
 
 
 def test_entity_names_lists_every_entity_the_policies_write() -> None:
@@ -152,5 +152,5 @@ def test_entity_names_lists_every_entity_the_policies_write() -> None:
         "fields:\n  Email: {deny: [x]}\n"
         "limits:\n  - {entity: Lead, rate: 1/s}\n"
     )
-    ps = PolicySet.from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], DIALECTS)
+    ps = policies_from_documents([("p.yaml", load_yaml_text(text, "p.yaml"))], DIALECTS)
     assert ps.entity_names() == ["Contact", "Email", "Lead"]

@@ -9,6 +9,7 @@ import pytest
 from gateway.configfile.source import load_yaml_text
 from gateway.dialects.base import OPAQUE, Operation
 from gateway.policy import Decision, PolicySet
+from gateway.policy.policies import policies_from_documents
 from gateway.principal import Principal
 
 DIALECTS = {"civi": "civicrm", "espo": "espocrm"}
@@ -37,8 +38,10 @@ opaque: ["GET /App/user"]
 
 
 def policies(*texts: str) -> PolicySet:
-    return PolicySet.from_documents(
-        [(f"p{i}.yaml", load_yaml_text(text, f"p{i}.yaml")) for i, text in enumerate(texts)], DIALECTS
+    return PolicySet(
+        policies_from_documents(
+            [(f"p{i}.yaml", load_yaml_text(text, f"p{i}.yaml")) for i, text in enumerate(texts)], DIALECTS
+        )
     )
 
 
@@ -270,7 +273,9 @@ def test_no_operation_is_denied() -> None:
 
 
 def test_no_policy_at_all_denies() -> None:
-    decision = PolicySet.from_documents([], DIALECTS).evaluate(who(), "civi", [op("Contact", "get")])
+    decision = PolicySet(policies_from_documents([], DIALECTS)).evaluate(
+        who(), "civi", [op("Contact", "get")]
+    )
     assert (decision.allowed, decision.rule, decision.matched) == (False, "default-deny", ())
 
 

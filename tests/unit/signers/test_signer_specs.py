@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.assembly import build_dialect, build_signer
 from gateway.config.loader import load_config_text
 from gateway.dialects import registry as dialects
 from gateway.errors import ConfigError
@@ -53,7 +54,7 @@ def test_declared_secret_options_are_loaded_as_secrets(scheme: str) -> None:
     secrets = {secret.reveal() for secret in config.secrets}
     assert {str(VALUES[key]) for key in spec.secret_options} <= secrets
     assert not {str(VALUES[key]) for key in spec.options - spec.secret_options} & secrets
-    assert config.upstream("crm").signer.scheme == scheme
+    assert build_signer(config.upstream("crm")).scheme == scheme
 
 
 def test_a_misplaced_credential_option_stays_secret_when_refused() -> None:
@@ -76,7 +77,8 @@ def test_a_misplaced_credential_option_stays_secret_when_refused() -> None:
 def test_espo_api_path_is_configured_once_in_the_dialect(options: str, auth: str, signed_below: str) -> None:
     text = HEAD + f"    dialect: espocrm\n{options}    auth: {{scheme: espo-hmac{auth}}}\n"
     up = load_config_text(text, "gateway.yaml").upstream("crm")
-    assert up.signer.api_path == signed_below == up.dialect.api_path  # type: ignore[attr-defined]
+    signer, dialect = build_signer(up), build_dialect(up)
+    assert signer.api_path == signed_below == dialect.api_path  # type: ignore[attr-defined]
 
 
 def test_a_second_different_api_path_is_refused() -> None:
