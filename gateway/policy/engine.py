@@ -56,7 +56,6 @@ class PolicySet:
     the memos of its decisions and of the limits per request. Built by the runtime, one per config."""
 
     def __init__(self, loaded: Policies) -> None:
-        self.loaded = loaded
         self._policies = loaded.policies
         self._dialects = dict(loaded.upstream_dialects)
         self._by_upstream = {u: tuple(p for p in self._policies if u in p.upstreams) for u in self._dialects}
