@@ -154,3 +154,12 @@ def php_json_decode(text: str | bytes, object_pairs_hook: Any = None) -> Any:
     )
     _check(value, 0)
     return value
+
+
+def php_item(value: Any, index: int) -> Any:
+    """``$array[index]`` for a JSON list or an object with numeric keys."""
+    if isinstance(value, list):
+        return value[index] if index < len(value) else None
+    if isinstance(value, dict):
+        return value.get(str(index))
+    return None

@@ -12,6 +12,7 @@ from gateway.dialects.base import Operation
 from gateway.dialects.civicrm.schema import Schema
 from gateway.dialects.civicrm.v3_inputs import check_action
 from gateway.dialects.civicrm.v3_params import decode_json, fields_of, is_chain, php_empty
+from gateway.dialects.phpparams import php_item
 from gateway.errors import BadRequest, Forbidden
 
 MAX_DEPTH = 16
@@ -117,14 +118,6 @@ def _as_params(value: Any) -> Mapping[str, Any]:
     return {str(i): v for i, v in enumerate(value)}
 
 
-def _item(call: Any, index: int) -> Any:
-    if isinstance(call, list):
-        return call[index] if index < len(call) else None
-    if isinstance(call, dict):
-        return call.get(str(index))
-    return None
-
-
 def walk_batch(walker: Walker, request: Mapping[str, Any]) -> None:
     text = request.get("json")
     if not isinstance(text, str):
@@ -134,7 +127,7 @@ def walk_batch(walker: Walker, request: Mapping[str, Any]) -> None:
         raise BadRequest("api3 batch 'json' must list calls", reason="invalid-json")
     items = calls.items() if isinstance(calls, dict) else enumerate(calls)
     for key, call in items:
-        entity, action, params = _item(call, 0), _item(call, 1), _item(call, 2)
+        entity, action, params = php_item(call, 0), php_item(call, 1), php_item(call, 2)
         if not isinstance(entity, str) or not isinstance(action, str):
             raise BadRequest("api3 batch call without entity or action", reason="missing-entity")
         if params is not None and not isinstance(params, dict | list):

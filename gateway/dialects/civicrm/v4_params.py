@@ -48,3 +48,12 @@ def positional(value: Any, what: str) -> list[Any]:
             raise BadRequest(f"APIv4 {what} must be a list", reason="bad-clause")
         return list(value.values())
     return []
+
+
+def values_of(value: Any) -> list[Any]:
+    """A PHP array's values in order (JSON list or object); nothing for a scalar."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return list(value.values())
+    return []
