@@ -18,11 +18,30 @@ from gateway.signers.base import OutboundRequest
 UNSUPPORTED = "decision-unsupported"
 _CANONICAL = {name.lower(): name for name in contract.SETTABLE}
 _NOT_REPLAYED = frozenset({"content-type", "content-length"})
+_SET_HEADERS = tuple(contract.set_header(name) for name in contract.SETTABLE)
+_REPLY_HEADERS = tuple((name, contract.reply_header(name)) for name in contract.REPLY)
+_QUERIES_REMEMBERED = 1024
+_QUERY_PAIRS_REMEMBERED = 16
+_QUERIES: dict[tuple[tuple[str, str], ...], str] = {}
+"""``urlencode`` by query pairs (a pure function of them): bounded, emptied when full; long queries
+are encoded every time."""
 
 
 def forward_target(out: OutboundRequest) -> tuple[str, str]:
     """The encoded path and query the front proxy must send: exactly what proxy mode would send."""
-    return out.path, urlencode(out.query) if out.query else ""
+    if not out.query:
+        return out.path, ""
+    if len(out.query) > _QUERY_PAIRS_REMEMBERED:
+        return out.path, urlencode(out.query)
+    pairs = tuple(out.query)
+    query = _QUERIES.get(pairs)
+    if query is None:
+        query = urlencode(pairs)
+        if len(query) <= 2048:
+            if len(_QUERIES) >= _QUERIES_REMEMBERED:
+                _QUERIES.clear()
+            _QUERIES[pairs] = query
+    return out.path, query
 
 
 def upstream_settings(out: OutboundRequest, client: CIMultiDict[str]) -> dict[str, str]:
@@ -51,17 +70,16 @@ def allowed(
     upstream: str, out: OutboundRequest, settings: dict[str, str], extra: CIMultiDict[str]
 ) -> web.Response:
     path, query = forward_target(out)
-    headers = CIMultiDict[str]()
-    headers[contract.UPSTREAM] = upstream
-    headers[contract.PATH] = path
-    headers[contract.QUERY] = query
-    headers[contract.URI] = f"{path}?{query}" if query else path
-    for name in contract.SETTABLE:  # every name, empty when unset: Caddy 2.6 copies absent ones verbatim
-        header = contract.set_header(name)
-        headers[header] = settings.get(header, "")
-    for name in contract.REPLY:
-        headers[contract.reply_header(name)] = extra.get(name, "")
-    headers["Cache-Control"] = "no-store"
+    headers = [
+        (contract.UPSTREAM, upstream),
+        (contract.PATH, path),
+        (contract.QUERY, query),
+        (contract.URI, f"{path}?{query}" if query else path),
+    ]
+    # every name, empty when unset: Caddy 2.6 copies absent ones verbatim
+    headers.extend((header, settings.get(header, "")) for header in _SET_HEADERS)
+    headers.extend((header, extra.get(name, "")) for name, header in _REPLY_HEADERS)
+    headers.append(("Cache-Control", "no-store"))
     return web.Response(status=200, headers=headers)
 
 

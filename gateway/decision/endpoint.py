@@ -38,6 +38,31 @@ from gateway.proxy.upstream import Upstream
 from gateway.runtime import Runtime
 
 UNTRUSTED = "untrusted-proxy"
+_PEERS_REMEMBERED = 1024
+
+
+class _PeerTrust:
+    """``DecisionConfig.trusts`` by peer address, remembered for one DecisionConfig (a reload brings a
+    new one, which starts empty; the memo holds the old one, so its identity is never reused)."""
+
+    __slots__ = ("config", "known")
+
+    def __init__(self) -> None:
+        self.config: DecisionConfig | None = None
+        self.known: dict[str | None, bool] = {}
+
+    def trusts(self, config: DecisionConfig, peer: str | None) -> bool:
+        if self.config is not config:
+            self.config, self.known = config, {}
+        found = self.known.get(peer)
+        if found is None:
+            if len(self.known) >= _PEERS_REMEMBERED:
+                self.known.clear()
+            found = self.known[peer] = config.trusts(peer)
+        return found
+
+
+_PEERS = _PeerTrust()
 
 
 async def decide(request: web.Request) -> web.StreamResponse:
@@ -139,7 +164,7 @@ async def replay_denial(request: web.Request) -> web.StreamResponse:
     """Trusted front proxies only: the refusal a decision encoded in X-Crm-Denial, as the client sees it."""
     rt = request.app[STATE].runtime
     assert rt is not None
-    if not rt.config.decision.trusts(request.remote):
+    if not _PEERS.trusts(rt.config.decision, request.remote):
         return _plain_response(
             Forbidden("this endpoint answers the configured front proxies only", reason=UNTRUSTED)
         )

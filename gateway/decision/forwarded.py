@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from multidict import CIMultiDictProxy, MultiDictProxy
 from yarl import URL
@@ -22,8 +21,7 @@ INCOMPLETE = "decision-request-incomplete"
 _METHOD = re.compile(r"[A-Za-z]{1,20}")
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardedRequest:
+class ForwardedRequest(NamedTuple):
     style: Style
     method: str
     uri: str
@@ -95,16 +93,27 @@ def _declares_body(headers: CIMultiDictProxy[str]) -> bool:
     return bool((_single(headers, "X-Original-Transfer-Encoding") or "").strip())
 
 
+_NAMES_REMEMBERED = 1024
+_ACCEPTED: set[str] = set()
+"""Header names already found neither reserved nor unstrippable (fixed tables: the answer never changes);
+bounded, emptied when full."""
+
+
 def refuse_reserved_headers(headers: CIMultiDictProxy[str]) -> None:
     """The client may not speak for the gateway (``X-Crm-*``) nor carry a credential header that a front
     proxy without prefix removal (nginx) would pass to the CRM."""
     for name in headers:
+        if name in _ACCEPTED:
+            continue
         if contract.reserved(name):
             raise BadRequest("X-Crm-* headers are reserved for the gateway", reason="reserved-header")
         if contract.unstrippable(name):
             raise BadRequest(
                 f"the header {name} is not accepted in decision mode", reason="credential-header"
             )
+        if len(_ACCEPTED) >= _NAMES_REMEMBERED:
+            _ACCEPTED.clear()
+        _ACCEPTED.add(name)
 
 
 def decision_view(
