@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from multidict import CIMultiDict
 
@@ -32,9 +32,8 @@ BodyReader = Callable[[Upstream, RequestView], Awaitable[None]]
 never sees one and refuses a request whose meaning depends on it)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where the client's request came from, as the entry point learned it."""
+class Origin(NamedTuple):
+    """Where the client's request came from, as the entry point learned it (a tuple: one per request)."""
 
     client_ip: str
     scheme: str
@@ -44,8 +43,7 @@ class Origin:
     ``$`` (Caddy's path_regexp would expand it), and the credential must travel in headers only."""
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(NamedTuple):
     """An admitted request: who asked, as whom it goes upstream, and the signed outbound request."""
 
     principal: Principal

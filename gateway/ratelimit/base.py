@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 Backend = Literal["memory", "redis", "fallback", "open", "closed"]
 
@@ -126,9 +126,8 @@ def unlimited(backend: Backend) -> LimitResult:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One limit's answer, in the time unit of ``now`` and ``tat``."""
+class Verdict(NamedTuple):
+    """One limit's answer, in the time unit of ``now`` and ``tat`` (a tuple: built per limit and request)."""
 
     allowed: bool
     new_tat: float  # the TAT to store if the whole request is admitted
