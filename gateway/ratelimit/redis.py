@@ -28,9 +28,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -42,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult, check_request, unlimited
+from gateway.redisurl import parse_sentinel_url
 
 # KEYS[i]: the buckets; ARGV[3i-2], ARGV[3i-1], ARGV[3i]: emission interval (microseconds), burst and cost
 # of KEYS[i]. Returns {allowed 0|1, index of the most restrictive key, remaining, reset us, retry-after us}.
@@ -226,52 +225,3 @@ class RedisLimiter:
             f"unsupported Redis URL scheme {scheme!r} (redis, rediss, unix, redis+cluster, "
             "rediss+cluster, redis+sentinel, rediss+sentinel)"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class SentinelSpec:
-    nodes: list[tuple[str, int]]
-    service_name: str
-    db: int
-    username: str | None
-    password: str | None
-    sentinel_password: str | None
-    ssl: bool
-
-    def __repr__(self) -> str:  # never show the passwords
-        return f"SentinelSpec(nodes={self.nodes!r}, service_name={self.service_name!r}, db={self.db})"
-
-
-def parse_sentinel_url(url: str) -> SentinelSpec:
-    """Split ``redis+sentinel://[[user]:[password]@]host[:port],.../service_name[/db][?sentinel_password=]``."""
-    scheme, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, _, hosts = netloc.rpartition("@")
-    username, _, password = userinfo.partition(":")
-    service_name, _, db = path.partition("/")
-    if not hosts or not service_name:
-        raise ValueError("a Sentinel URL needs host[:port][,host[:port]...]/service_name")
-    if db and not db.isdigit():
-        raise ValueError("the database of a Sentinel URL must be a number")
-    sentinel_passwords = parse_qs(query).get("sentinel_password", [])
-    return SentinelSpec(
-        nodes=[_host_port(host) for host in hosts.split(",")],
-        service_name=unquote(service_name),
-        db=int(db or 0),
-        username=unquote(username) or None,
-        password=unquote(password) or None,
-        sentinel_password=sentinel_passwords[0] if sentinel_passwords else None,
-        ssl=scheme.lower().startswith("rediss"),
-    )
-
-
-def _host_port(node: str) -> tuple[str, int]:
-    if node.startswith("["):  # [ipv6]:port
-        host, _, port = node[1:].partition("]")
-        port = port.removeprefix(":")
-    else:
-        host, _, port = node.partition(":")
-    if not host or (port and not port.isdigit()):
-        raise ValueError("a Sentinel node must be host[:port]")
-    return host, int(port) if port else 26379

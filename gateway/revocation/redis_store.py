@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from gateway.ratelimit.redis import parse_sentinel_url
+from gateway.redisurl import parse_sentinel_url
 from gateway.revocation.store import Entry
 
 
