@@ -97,8 +97,11 @@ async def send(
         _breaker_changed(rt, upstream, identity_index, "half-open")
     now = rt.monotonic
     fwd: Forwarded | None = None
+    guard, report = upstream.guard, rt.metrics.load_reporter(up.name)
     try:
-        async with upstream.guard.slot(partial(_report_load, rt, up.name)):
+        if not guard.enter(report):
+            await guard.wait(report)
+        try:
             started = now()
             try:
                 response, fwd = await forward(
@@ -114,6 +117,8 @@ async def send(
             except GatewayError:
                 rt.metrics.observe_upstream(up.name, None, now() - started)
                 raise
+        finally:
+            guard.leave(report)
     except GatewayError as error:
         if error.reason in ("queue-full", "queue-timeout"):
             ex.rejected = "queue_full"
@@ -126,11 +131,6 @@ async def send(
     ex.bytes_out = fwd.bytes_out
     rt.metrics.observe_upstream(up.name, fwd.status, fwd.upstream_seconds)
     return response
-
-
-def _report_load(rt: Runtime, upstream: str, inflight: int, queued: int) -> None:
-    rt.metrics.set_inflight(upstream, inflight)
-    rt.metrics.set_queued(upstream, queued)
 
 
 _BREAKER_STATES: dict[Transition, BreakerState] = {

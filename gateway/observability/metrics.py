@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -67,6 +68,7 @@ class GatewayMetrics(MetricFamilies):
         self._upstream_counters: dict[tuple[Counter, str], Counter] = {}
         self._load_gauges: dict[tuple[Gauge, str], Gauge] = {}
         self._load_values: dict[tuple[Gauge, str], int] = {}
+        self._load_reporters: dict[str, Callable[[int, int], None]] = {}
 
     # -- events the pipeline reports ------------------------------------------------------------
 
@@ -141,6 +143,18 @@ class GatewayMetrics(MetricFamilies):
 
     def rate_limited(self, upstream: str, rule: str) -> None:
         self.ratelimited.labels(self.bounds.upstream(upstream), self.bounds.rule(rule)).inc()
+
+    def load_reporter(self, upstream: str) -> Callable[[int, int], None]:
+        """``set_inflight`` and ``set_queued`` for ``upstream`` in one call, as a guard tells
+        ``(inflight, queued)``; made once per upstream name."""
+        reporter = self._load_reporters.get(upstream)
+        if reporter is None:
+            reporter = self._load_reporters[upstream] = partial(self._report_load, upstream)
+        return reporter
+
+    def _report_load(self, upstream: str, inflight: int, queued: int) -> None:
+        self._set_load(self.inflight, upstream, max(0, inflight))
+        self._set_load(self.queued, upstream, max(0, queued))
 
     def set_inflight(self, upstream: str, count: int) -> None:
         self._set_load(self.inflight, upstream, max(0, count))

@@ -52,17 +52,31 @@ class ConcurrencyGuard:
     @asynccontextmanager
     async def slot(self, on_change: OnChange | None = None) -> AsyncIterator[None]:
         """Hold one slot for the body of the ``async with``; raises ServiceUnavailable when refused."""
-        await self._acquire(on_change)
-        self._tell(on_change)
+        if not self.enter(on_change):
+            await self.wait(on_change)
         try:
             yield
         finally:
-            self._release()
-            self._tell(on_change)
+            self.leave(on_change)
 
-    async def _acquire(self, notify: OnChange | None) -> None:
+    def enter(self, notify: OnChange | None = None) -> bool:
+        """Take a free slot at once (True), or False: the caller must ``wait`` for one. Whoever got a
+        slot either way gives it back with ``leave``."""
         if self.limit is None or (self.inflight < self.limit and not self._waiters):
             self.inflight += 1
+            self._tell(notify)
+            return True
+        return False
+
+    def leave(self, notify: OnChange | None = None) -> None:
+        self._release()
+        self._tell(notify)
+
+    async def wait(self, notify: OnChange | None = None) -> None:
+        """Queue for a slot (``enter`` said there is none free); raises ServiceUnavailable when refused."""
+        if self.limit is None or (self.inflight < self.limit and not self._waiters):
+            self.inflight += 1
+            self._tell(notify)
             return
         if len(self._waiters) >= self.queue_size:
             raise self._refuse("queue-full")
@@ -73,11 +87,10 @@ class ConcurrencyGuard:
             async with asyncio.timeout(self.queue_timeout):
                 await waiter
         except TimeoutError:
-            if _granted(waiter):  # the slot arrived just as the time ran out: use it
-                return
-            self._forget(waiter)
-            self._tell(notify)
-            raise self._refuse("queue-timeout") from None
+            if not _granted(waiter):
+                self._forget(waiter)
+                self._tell(notify)
+                raise self._refuse("queue-timeout") from None
         except asyncio.CancelledError:  # the client went away while waiting
             if _granted(waiter):
                 self._release()
@@ -85,6 +98,7 @@ class ConcurrencyGuard:
                 self._forget(waiter)
             self._tell(notify)
             raise
+        self._tell(notify)
 
     def _release(self) -> None:
         """Hand the slot to the next live waiter, or free it."""
