@@ -38,6 +38,7 @@ class Runtime:
     people: PersonResolver = field(default_factory=lambda: PersonResolver({}, time.monotonic))
 
     async def close(self, *, close_limiter: bool = True, close_authenticator: bool = True) -> None:
+        self.access_log.flush()  # the lines of the turn that closes it
         if close_authenticator:
             await self.authenticator.close()
         if close_limiter:

@@ -7,6 +7,7 @@ show up in a line are replaced by ``[REDACTED]``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -174,8 +175,11 @@ def render_access_line(record: AccessRecord) -> str:
 
 
 class AccessLogger:
-    """Writes one JSON line per request. Never raises: a failed write is swallowed and counted
-    (``failures``, and ``on_error`` so metrics can count it too)."""
+    """Writes one JSON line per request. The lines of one event-loop turn go out together in one write
+    at the end of the turn (outside a running loop, at once); ``flush()`` writes what is pending now
+    (the runtime calls it when it closes, so a shutdown or a reload loses no line). Never raises: a line
+    that could not be written is swallowed and counted (``failures``, and ``on_error`` once per line so
+    metrics can count it too)."""
 
     def __init__(
         self,
@@ -188,16 +192,43 @@ class AccessLogger:
         self.enabled = enabled
         self.failures = 0
         self._on_error = on_error
+        self._pending: list[str] = []
+        self._flush_soon = False
 
     def log(self, record: AccessRecord) -> None:
         if not self.enabled:
             return
         try:
+            self._pending.append(render_access_line(record))
+        except Exception:
+            self._failed(1)
+            return
+        if self._flush_soon:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        loop.call_soon(self.flush)
+        self._flush_soon = True
+
+    def flush(self) -> None:
+        self._flush_soon = False
+        lines = self._pending
+        if not lines:
+            return
+        self._pending = []
+        try:
             stream = self._stream if self._stream is not None else sys.stdout
-            stream.write(render_access_line(record) + "\n")
+            stream.write("\n".join(lines) + "\n")
             stream.flush()
         except Exception:
-            self.failures += 1
-            if self._on_error is not None:
+            self._failed(len(lines))
+
+    def _failed(self, lines: int) -> None:
+        self.failures += lines
+        if self._on_error is not None:
+            for _ in range(lines):
                 with contextlib.suppress(Exception):
                     self._on_error()
