@@ -9,11 +9,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.answers.guard import CredentialGuard
-from gateway.wire.headers import inbound_headers
+from gateway.wire.headers import RESPONSE_DROP, connection_tokens
 
 URL_HEADERS = ("location", "content-location")
 DECODED_DROP = ("content-encoding", "content-length", "content-md5", "digest", "etag")
 """Headers that describe the bytes as the CRM sent them, wrong once the gateway decodes or rewrites them."""
+_DECODED_OUT = RESPONSE_DROP | frozenset(DECODED_DROP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +31,17 @@ class PublicUrl:
 def answer_headers(
     upstream: CIMultiDictProxy[str], guard: CredentialGuard, public: PublicUrl, *, decoded: bool
 ) -> CIMultiDict[str]:
-    headers = inbound_headers(upstream)
-    if decoded:
-        for name in DECODED_DROP:
-            headers.popall(name, None)
+    drop = _DECODED_OUT if decoded else RESPONSE_DROP
+    tokens = connection_tokens(upstream)
     out = CIMultiDict[str]()
-    for name, value in headers.items():
-        if name.lower() in URL_HEADERS:
+    text = guard.text
+    for name, value in upstream.items():
+        low = name.lower()
+        if low in drop or low in tokens:
+            continue
+        if low in URL_HEADERS:
             value = rewrite_url(value, guard, public)
-        out.add(name, guard.text(value))
+        out.add(name, text(value))
     return out
 
 

@@ -89,7 +89,7 @@ class HeaderRules:
     """What a client's request may carry upstream, given every credential header name (lower-case) and
     prefix the gateway knows: built once, used per request."""
 
-    __slots__ = ("_drop_out", "_protected", "_protected_prefixes", "credentials", "prefixes")
+    __slots__ = ("_drop_out", "_passes", "_protected", "_protected_prefixes", "credentials", "prefixes")
 
     def __init__(self, credentials: frozenset[str], prefixes: tuple[str, ...]) -> None:
         self.credentials = HTTP_CREDENTIALS | credentials
@@ -98,6 +98,7 @@ class HeaderRules:
         protected = self.credentials | CLIENT_CONTROLLED | GATEWAY_SETS | HOP_BY_HOP
         self._protected = frozenset(fold(h) for h in protected)
         self._protected_prefixes = tuple(fold(p) for p in prefixes)
+        self._passes: dict[str, bool] = {}
 
     def disguised(self, name: str) -> bool:
         """A header that is not spelled as a credential or gateway header but may reach PHP as one
@@ -115,21 +116,46 @@ class HeaderRules:
 
         Names with an underscore are dropped too: some server set-ups hand ``X_Civi_Auth`` to PHP as the
         same variable as ``X-Civi-Auth`` (nginx and Apache drop such headers by default for that reason)."""
-        tokens = _connection_tokens(headers)
-        drop = self._drop_out | tokens if tokens else self._drop_out
-        prefixes, disguised = self.prefixes, self.disguised
-        return CIMultiDict(
-            (k, v)
-            for k, v in headers.items()
-            if (low := k.lower()) not in drop
-            and not low.startswith(prefixes)
+        tokens = connection_tokens(headers)
+        passes, decided = self._passes, self.passes
+        out = CIMultiDict[str]()
+        for k, v in headers.items():
+            keep = passes.get(k)
+            if keep is None:
+                keep = decided(k)
+                if len(k) <= PASSES_NAME_MAX and len(passes) < PASSES_MAX:
+                    passes[k] = keep
+            if keep and not (tokens and k.lower() in tokens):
+                out.add(k, v)
+        return out
+
+    def passes(self, name: str) -> bool:
+        """Whether a client header of this name may go upstream (leaving aside what Connection names)."""
+        low = name.lower()
+        return (
+            low not in self._drop_out
+            and not low.startswith(self.prefixes)
             and "_" not in low
-            and not disguised(k)
+            and not self.disguised(name)
         )
+
+
+PASSES_MAX = 4096
+PASSES_NAME_MAX = 64
+"""``HeaderRules.outbound`` keeps its decision for at most ``PASSES_MAX`` names of at most
+``PASSES_NAME_MAX`` characters (as the client spelled them); others are decided per request."""
+
+
+def connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    """The lower-case header names a message's ``Connection`` header lists (hop-by-hop for it)."""
+    return frozenset(_connection_tokens(headers)) if "Connection" in headers else _NONE
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def inbound_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The upstream's response headers that may reach the client."""
-    tokens = _connection_tokens(headers)
+    tokens = connection_tokens(headers)
     drop = RESPONSE_DROP | tokens if tokens else RESPONSE_DROP
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
