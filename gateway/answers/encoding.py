@@ -24,6 +24,11 @@ class Decoder:
         if encoding in ("gzip", "x-gzip"):
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
+    @property
+    def plain(self) -> bool:
+        """``identity``: every piece comes out as it went in."""
+        return self._z is None and not self._deflate
+
     def feed(self, chunk: bytes) -> list[bytes]:
         if self._deflate and self._z is None and chunk:
             # RFC 9110 deflate is a zlib stream; some servers send raw deflate: the first byte tells

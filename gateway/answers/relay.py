@@ -74,6 +74,9 @@ async def _read(upstream: aiohttp.ClientResponse, decoder: Decoder, limit: int) 
     length = upstream.content_length
     if length is not None and length > limit and upstream.method != "HEAD":
         raise _too_large(limit)
+    if length is not None and length <= limit and decoder.plain:
+        # the parser delivers at most Content-Length bytes, and a plain body decodes to itself
+        return await upstream.content.read()
     pieces: list[bytes] = []
     size = 0
     async for chunk in upstream.content.iter_chunked(CHUNK):

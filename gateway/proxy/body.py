@@ -35,6 +35,8 @@ def build_view(up: Upstream, request: web.Request, rel_path: str) -> RequestView
 def refuse_compressed_body(request: web.Request) -> None:
     """aiohttp decompresses a request body for the gateway: forwarding it would either relabel a plain
     body as compressed or pass on bytes the gateway never read. CRM clients do not compress requests."""
+    if "Content-Encoding" not in request.headers:
+        return
     codings = [
         c.strip().lower() for c in request.headers.getall("Content-Encoding", ()) for c in c.split(",")
     ]
