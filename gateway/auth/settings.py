@@ -15,7 +15,7 @@ from gateway.auth.keys import (
 )
 from gateway.errors import ConfigError
 from gateway.secrets import Secret
-from gateway.wire.slots import KNOWN_SLOTS
+from gateway.wire.slots import AUTHORIZATION, TokenSlot
 
 HMAC_MIN_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 """RFC 7518 section 3.2: an HMAC key at least as long as the hash output."""
@@ -54,7 +54,9 @@ class IssuerSettings:
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
     issuers: tuple[IssuerSettings, ...]
-    slots: tuple[str, ...] = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key")
+    slots: tuple[TokenSlot, ...] = (AUTHORIZATION,)
+    """Where a client may put its token: the config loader resolves ``identity.token_slots`` (by
+    default every slot a registered dialect declares)."""
     principal_claim: str = "sub"
     roles_claims: tuple[str, ...] = ("roles",)
     """Claim names; a name absent from the token is read as a dotted path (``realm_access.roles``)."""
@@ -86,11 +88,6 @@ def validate(settings: AuthSettings) -> None:
             if issuer.introspection is not None
         ]
     )
-    for slot in settings.slots:
-        if slot not in KNOWN_SLOTS:
-            raise ConfigError(
-                f"unknown token slot {slot!r}; known: {', '.join(KNOWN_SLOTS)}", key="identity.token_slots"
-            )
     if not settings.slots:
         raise ConfigError("at least one token slot is required", key="identity.token_slots")
     if not settings.principal_claim:

@@ -26,6 +26,7 @@ from gateway.config.upstreams import parse_upstreams
 from gateway.configfile.refs import SecretResolver
 from gateway.configfile.source import Section, load_yaml_file, load_yaml_text
 from gateway.configfile.sources import recording
+from gateway.dialects.credentials import TOKEN_SLOTS
 from gateway.errors import ConfigError
 from gateway.identity.config import Upstream as IdentityUpstream
 from gateway.identity.config import parse_identities, parse_lookups
@@ -33,8 +34,6 @@ from gateway.identity.spec import IdentityRule, LookupConfig
 from gateway.policy.limits import parse_limit_rules
 from gateway.policy.policies import Policies, load_policies
 from gateway.secrets import Secret
-
-DEFAULT_SLOTS = ("authorization", "x-civi-auth", "_authx", "api_key", "x-api-key")
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -183,10 +182,11 @@ def _auth(s: Section, refs: SecretResolver) -> AuthSettings:
             )
         )
         iss.done()
-    slots = tuple(s.str_list("token_slots", list(DEFAULT_SLOTS)))
-    for slot in slots:
-        if slot not in DEFAULT_SLOTS:
-            raise s.error("token_slots", f"unknown slot {slot!r}; known: {', '.join(DEFAULT_SLOTS)}")
+    names = tuple(s.str_list("token_slots", list(TOKEN_SLOTS)))
+    for name in names:
+        if name not in TOKEN_SLOTS:
+            raise s.error("token_slots", f"unknown slot {name!r}; known: {', '.join(TOKEN_SLOTS)}")
+    slots = tuple(TOKEN_SLOTS[name] for name in names)
     settings = AuthSettings(
         issuers=tuple(issuers),
         slots=slots,

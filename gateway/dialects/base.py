@@ -10,6 +10,7 @@ from multidict import CIMultiDictProxy, MultiDictProxy
 
 from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import Forbidden, GatewayError
+from gateway.wire.slots import TokenSlot
 
 OPAQUE = "<opaque>"
 
@@ -103,6 +104,11 @@ class Dialect(Protocol):
     credential_prefixes: ClassVar[tuple[str, ...]]
     """Lower-case prefixes of this CRM's credential headers: a client header starting with one is
     stripped too (and logs hide it), so a variant the list misses never reaches the CRM."""
+    token_slots: ClassVar[tuple[TokenSlot, ...]]
+    """Where this CRM's clients put their key, so they may put the gateway token there instead
+    (``identity.token_slots`` names them). A header slot must be among ``credential_headers``; every
+    dialect is told every parameter slot (``token_params`` of its factory): it reads them as the
+    gateway's, never as its own parameters, and they are stripped before any upstream."""
 
     def canonical_path(self, raw_path: str) -> str:
         """Decode and canonicalise a path relative to the upstream; raise BadRequest when ambiguous."""
@@ -142,3 +148,12 @@ class Dialect(Protocol):
 
 DialectFactory = Callable[[Mapping[str, Any], str], Dialect]
 """Builds a dialect from upstream options; the string names the config location for errors."""
+
+
+class DialectBuilder(Protocol):
+    """A dialect's registered factory: ``token_params`` are the parameter names any token slot reads
+    (``dialects/registry.py`` passes them)."""
+
+    def __call__(
+        self, options: Mapping[str, Any], where: str, *, token_params: frozenset[str]
+    ) -> Dialect: ...

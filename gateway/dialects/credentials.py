@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.dialects.registry import DIALECTS
+from gateway.dialects.registry import DIALECTS, token_params
 from gateway.signers.registry import SIGNERS
 from gateway.wire.headers import HeaderRules
+from gateway.wire.slots import AUTHORIZATION, TokenSlot
 
 
 def _ordered(names: Iterable[str]) -> tuple[str, ...]:
@@ -33,21 +34,30 @@ PROXY_ONLY_HEADERS: tuple[str, ...] = _ordered(
 )
 """Headers only proxy mode sets (for identity fields a front proxy cannot apply)."""
 
-CREDENTIAL_HEADERS: frozenset[str] = frozenset(
-    h for spec in DIALECTS.values() for h in spec.dialect.credential_headers
-) | frozenset(h.lower() for h in (*SIGNED_HEADERS, *PROXY_ONLY_HEADERS))
-"""Lower-case names of every header a CRM reads a credential from or a signer injects."""
+TOKEN_SLOTS: dict[str, TokenSlot] = {
+    slot.name: slot
+    for slot in (AUTHORIZATION, *(s for spec in DIALECTS.values() for s in spec.dialect.token_slots))
+}
+"""Every slot ``identity.token_slots`` may name, HTTP's own first; all of them by default."""
+TOKEN_PARAMS: frozenset[str] = token_params()
+"""The parameters a token slot reads: stripped before any upstream, whichever slots are configured."""
+
+_DIALECT_HEADERS = frozenset(h for spec in DIALECTS.values() for h in spec.dialect.credential_headers)
+_SIGNER_HEADERS = frozenset(h.lower() for h in (*SIGNED_HEADERS, *PROXY_ONLY_HEADERS))
+_SLOT_HEADERS = frozenset(slot.field.lower() for slot in TOKEN_SLOTS.values() if not slot.param)
+CREDENTIAL_HEADERS: frozenset[str] = _DIALECT_HEADERS | _SIGNER_HEADERS | _SLOT_HEADERS
+"""Lower-case names of every header a CRM reads a credential from, a signer injects or a token slot reads."""
 
 CREDENTIAL_PREFIXES: tuple[str, ...] = _ordered(
     p for spec in DIALECTS.values() for p in spec.dialect.credential_prefixes
 )
 """Lower-case prefixes of the CRMs' credential headers."""
 
-CREDENTIAL_PARAMS: frozenset[str] = frozenset(
-    p for spec in DIALECTS.values() for p in spec.dialect.credential_params
-) | frozenset(p for spec in SIGNERS.values() for p in (*spec.params, *spec.secret_options))
-"""Query/form parameters a CRM reads a credential from or a signer injects, and the signers' secret
-option names (a config value printed as ``site_key=...``)."""
+_DIALECT_PARAMS = frozenset(p for spec in DIALECTS.values() for p in spec.dialect.credential_params)
+_SIGNER_PARAMS = frozenset(p for spec in SIGNERS.values() for p in (*spec.params, *spec.secret_options))
+CREDENTIAL_PARAMS: frozenset[str] = _DIALECT_PARAMS | _SIGNER_PARAMS | TOKEN_PARAMS
+"""Query/form parameters a CRM reads a credential from, a signer injects or a token slot reads, and the
+signers' secret option names (a config value printed as ``site_key=...``)."""
 
 HEADERS = HeaderRules(CREDENTIAL_HEADERS, CREDENTIAL_PREFIXES)
 """The header hygiene in use: the CRMs' credential names declared by the registered dialects and signers."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
-from gateway.dialects.base import Dialect, DialectFactory
+from gateway.dialects.base import Dialect, DialectBuilder, DialectFactory
 from gateway.dialects.civicrm import dialect as civicrm
 from gateway.dialects.espocrm import dialect as espocrm
 from gateway.dialects.vocabulary import DialectRules
@@ -12,7 +13,7 @@ from gateway.dialects.vocabulary import DialectRules
 
 @dataclass(frozen=True, slots=True)
 class DialectSpec:
-    factory: DialectFactory
+    factory: DialectBuilder
     dialect: type[Dialect]
     """The class: what it declares without being built (vocabulary, credential names)."""
 
@@ -27,9 +28,17 @@ DIALECTS: dict[str, DialectSpec] = {
 }
 
 
+def token_params() -> frozenset[str]:
+    """Every parameter a dialect's token slot reads: each dialect is told them all, since
+    ``identity.token_slots`` applies to every upstream."""
+    return frozenset(
+        slot.field for spec in DIALECTS.values() for slot in spec.dialect.token_slots if slot.param
+    )
+
+
 def factory_for(name: str) -> DialectFactory | None:
     spec = DIALECTS.get(name)
-    return spec.factory if spec else None
+    return partial(spec.factory, token_params=token_params()) if spec else None
 
 
 def vocabulary_for(name: str) -> DialectRules | None:

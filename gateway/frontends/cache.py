@@ -12,14 +12,25 @@ from dataclasses import dataclass
 
 from gateway.assembly import build_signer
 from gateway.config.model import GatewayConfig
+from gateway.dialects.credentials import TOKEN_SLOTS
 from gateway.errors import ConfigError
 
 MAX_SECONDS = 60
 """The longest TTL offered: a client token that expires, or a policy reload, waits at most this long."""
 ZONE = "crm_decisions"
-KEY = "$request_method $host $request_uri a=$http_authorization c=$http_x_civi_auth k=$http_x_api_key"
-"""Everything the decision depends on: method, Host, the original target with its query (``_authx``,
-``api_key``) and every header the gateway reads a token from."""
+KEY = " ".join(
+    (
+        "$request_method $host $request_uri",
+        *(
+            f"{slot.name}=$http_{slot.field.lower().replace('-', '_')}"
+            for slot in TOKEN_SLOTS.values()
+            if not slot.param
+        ),
+    )
+)
+"""Everything the decision depends on: method, Host, the original target with its query (where the
+parameter token slots are) and every header a token slot reads (each labelled, so a token moved from
+one header to another is another key)."""
 IGNORED_HEADERS = ("Cache-Control", "Expires", "Set-Cookie", "Vary", "X-Accel-Expires")
 """The answer says ``Cache-Control: no-store``; the TTL given here is the only one that counts."""
 DEFAULT_STANDALONE_DIR = "decision_cache"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from multidict import CIMultiDict, MultiDictProxy
 
 from gateway.dialects.base import RequestView
+<<<<<<< HEAD
 from gateway.dialects.credentials import outbound_headers
 from gateway.proxy.upstream import Upstream
+=======
+from gateway.dialects.credentials import TOKEN_PARAMS, outbound_headers
+>>>>>>> c3ba948 (Token slots declared by the dialects: wire/slots.py reads a TokenSlot, names no CRM)
 from gateway.signers.base import OutboundRequest
-from gateway.wire.slots import PARAM_SLOTS
 
 
 def strip_params(params: MultiDictProxy[str] | None, drop: frozenset[str]) -> list[tuple[str, str]] | None:
@@ -26,7 +29,7 @@ def build_outbound(
     scheme: str,
     host: str,
 ) -> OutboundRequest:
-    drop = upstream.dialect.credential_params | PARAM_SLOTS
+    drop = upstream.dialect.credential_params | TOKEN_PARAMS
     headers: CIMultiDict[str] = outbound_headers(view.headers)
     headers["X-Forwarded-For"] = client_ip
     headers["X-Forwarded-Proto"] = scheme

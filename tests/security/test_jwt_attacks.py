@@ -16,6 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.settings import StaticKey
+from gateway.dialects.credentials import TOKEN_SLOTS
 from gateway.errors import AuthenticationError
 from gateway.secrets import Secret
 from gateway.wire.slots import extract_token
@@ -270,7 +271,12 @@ def test_two_different_tokens_in_two_slots() -> None:
     first, second = sign(RSA, claims(sub="a")), sign(RSA, claims(sub="b"))
     headers = CIMultiDictProxy(CIMultiDict([("Authorization", f"Bearer {first}"), ("X-Api-Key", second)]))
     with pytest.raises(AuthenticationError) as caught:
-        extract_token(headers, MultiDictProxy(MultiDict()), None, ("authorization", "x-api-key"))
+        extract_token(
+            headers,
+            MultiDictProxy(MultiDict()),
+            None,
+            (TOKEN_SLOTS["authorization"], TOKEN_SLOTS["x-api-key"]),
+        )
     assert caught.value.reason == "multiple-tokens"
     assert first not in caught.value.message and second not in caught.value.message
 

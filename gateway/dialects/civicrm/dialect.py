@@ -28,6 +28,7 @@ from gateway.dialects.civicrm.scope import scope_api4
 from gateway.dialects.pathcanon import AMBIGUOUS, canonicalise, encode_path
 from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError
+from gateway.wire.slots import TokenSlot
 
 MAX_OPERATIONS = 500
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -55,6 +56,11 @@ class CiviCrmDialect:
     credential_params: ClassVar[frozenset[str]] = CREDENTIAL_PARAMS
     credential_headers: ClassVar[frozenset[str]] = frozenset({"x-civi-auth", "x-civi-key", "x-civi-site-key"})
     credential_prefixes: ClassVar[tuple[str, ...]] = ("x-civi-",)
+    token_slots: ClassVar[tuple[TokenSlot, ...]] = (
+        TokenSlot("x-civi-auth", "X-Civi-Auth", scheme="Bearer"),
+        TokenSlot("_authx", "_authx", param=True, scheme="Bearer"),
+        TokenSlot("api_key", "api_key", param=True, scheme="none"),
+    )
     vocabulary: ClassVar[DialectRules] = civicrm_vocab.VOCABULARY
     answer_filter: ClassVar[AnswerFilter | None] = AnswerFilter(
         fields=frozenset({"api_key"}),
@@ -67,6 +73,7 @@ class CiviCrmDialect:
         fk_map: Mapping[str, Mapping[str, str]] | None = None,
         requested_with: bool = True,
         allow_parameters: frozenset[str] = frozenset(),
+        token_params: frozenset[str] = frozenset(),
     ) -> None:
         if cms not in CMS_CHOICES:
             raise ValueError(f"unknown cms {cms!r}")
@@ -74,6 +81,7 @@ class CiviCrmDialect:
         self.schema = Schema(fk_map)
         self.requested_with = requested_with
         self.allow_parameters = allow_parameters
+        self._tolerated = allow_parameters | token_params
         self.weakenings = tuple(
             f"allow_parameters lets '{name}' through unmodelled (weakens the positive model)"
             for name in sorted(allow_parameters)
@@ -130,7 +138,9 @@ class CiviCrmDialect:
         if route.kind in V3_KINDS:
             ops = civicrm_v3.identify(view, sources, route, self.schema)
         elif route.kind in V4_KINDS:
-            ops = civicrm_v4.identify(view, sources, route, self.schema, self.allow_parameters)
+            ops = civicrm_v4.identify(
+                view, sources, route, self.schema, self.allow_parameters, self._tolerated
+            )
         else:
             ops = [Operation(OPAQUE, f"{view.method.upper()} {route.name}")]
         if len(ops) > MAX_OPERATIONS:
@@ -190,7 +200,9 @@ def _fk_map(value: Any, where: str) -> dict[str, dict[str, str]]:
     return result
 
 
-def factory(options: Mapping[str, Any], where: str) -> CiviCrmDialect:
+def factory(
+    options: Mapping[str, Any], where: str, *, token_params: frozenset[str] = frozenset()
+) -> CiviCrmDialect:
     """Build the dialect from validated upstream options; ConfigError names the bad key."""
     for name in options:
         if name not in _OPTIONS:
@@ -206,5 +218,9 @@ def factory(options: Mapping[str, Any], where: str) -> CiviCrmDialect:
     if not isinstance(allow, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in allow):
         raise ConfigError("expected a list of parameter names", key=f"{where}.allow_parameters")
     return CiviCrmDialect(
-        cms=cms, fk_map=fk_map, requested_with=requested_with, allow_parameters=frozenset(allow)
+        cms=cms,
+        fk_map=fk_map,
+        requested_with=requested_with,
+        allow_parameters=frozenset(allow),
+        token_params=token_params,
     )

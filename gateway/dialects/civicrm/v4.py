@@ -98,8 +98,16 @@ def _one_value(sources: Sources, name: str) -> str | None:
 
 
 def identify(
-    view: RequestView, sources: Sources, route: Route, schema: Schema, allowed: frozenset[str] = frozenset()
+    view: RequestView,
+    sources: Sources,
+    route: Route,
+    schema: Schema,
+    allowed: frozenset[str] = frozenset(),
+    tolerated: frozenset[str] | None = None,
 ) -> list[Operation]:
+    """``allowed``: parameters let through unmodelled; ``tolerated``: the query and body keys let through
+    (``allowed`` and the token slots' parameters)."""
+    tolerated = allowed if tolerated is None else tolerated
     read_only = view.method.upper() in ("GET", "HEAD")
     if route.kind is Kind.API4:
         if read_only and route.action != "autocomplete" and route.action[:3].lower() != "get":
@@ -107,7 +115,7 @@ def identify(
         text = _one_value(sources, "params")
         params = _as_params(decode_json(text, "params") if text and text != "0" else {})
         if NAME.fullmatch(route.action):
-            params = merge_query(sources, canonical_action(route.action), params, allowed)
+            params = merge_query(sources, canonical_action(route.action), params, tolerated)
         index = _one_value(sources, "index")
         return call_operations(
             schema, route.entity, route.action, params, "route", index=index, allowed=allowed
@@ -116,7 +124,7 @@ def identify(
         raise _refuse_get()
     if "calls" in sources.query:
         raise BadRequest("APIv4 batch 'calls' must be in the POST body", reason=AMBIGUOUS_PARAMETER)
-    check_batch(sources, allowed)
+    check_batch(sources, tolerated)
     text = _one_value(sources, "calls")
     calls = decode_json(text, "calls") if text else None
     if not isinstance(calls, dict | list):

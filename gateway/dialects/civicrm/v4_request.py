@@ -21,7 +21,6 @@ from gateway.dialects.civicrm.inputs import CREDENTIAL_PARAMS
 from gateway.dialects.civicrm.routes import AMBIGUOUS_PARAMETER, Sources
 from gateway.dialects.civicrm.v4_actions import UNKNOWN_PARAMETER, params_of
 from gateway.errors import BadRequest
-from gateway.wire.slots import PARAM_SLOTS
 
 ROUTE_PARAMS = frozenset({"q", "page", "civiwp", "option", "task", "rest_route"})
 """CMS route carriers and qualifiers: read by the CMS, not by the API call (unless the action takes one)."""
@@ -36,7 +35,7 @@ def _unknown(name: str, where: str) -> BadRequest:
 
 
 def _tolerated(name: str, allowed: frozenset[str]) -> bool:
-    return name in CREDENTIAL_PARAMS or name in PARAM_SLOTS or name in ROUTE_PARAMS or name in allowed
+    return name in CREDENTIAL_PARAMS or name in ROUTE_PARAMS or name in allowed
 
 
 def merge_query(

@@ -32,6 +32,7 @@ from gateway.dialects.pathcanon import AMBIGUOUS, MEMO_PATH_LIMIT, canonicalise
 from gateway.dialects.vocabulary import DialectRules
 from gateway.errors import BadRequest, ConfigError, GatewayError
 from gateway.signers.espo_path import encode_decoded_path
+from gateway.wire.slots import TokenSlot
 
 DEFAULT_API_PATH = "/api/v1"
 PORTAL_API = "portal-access"
@@ -91,15 +92,19 @@ class EspoDialect:
     credential_params: ClassVar[frozenset[str]] = frozenset()
     credential_headers: ClassVar[frozenset[str]] = CREDENTIAL_HEADERS
     credential_prefixes: ClassVar[tuple[str, ...]] = ("espo-authorization", "x-hmac-", "x-api-key")
+    token_slots: ClassVar[tuple[TokenSlot, ...]] = (TokenSlot("x-api-key", "X-Api-Key", scheme="none"),)
     vocabulary: ClassVar[DialectRules] = espocrm_vocab.VOCABULARY
     answer_filter: ClassVar[AnswerFilter | None] = None
     """Espo credentials travel in headers only; the proxy strips those."""
 
-    def __init__(self, options: EspoOptions | None = None) -> None:
+    def __init__(
+        self, options: EspoOptions | None = None, token_params: frozenset[str] = frozenset()
+    ) -> None:
         opts = options or EspoOptions()
         self.api_path = opts.api_path
         self.links = merge_links(BUILTIN_LINKS, opts.links or {})
-        self._classifier = Classifier(self.links, opts.allow_unknown_links, opts.allow_parameters)
+        tolerated = opts.allow_parameters | token_params
+        self._classifier = Classifier(self.links, opts.allow_unknown_links, tolerated)
         self._routes: dict[tuple[str, str], RouteMatch | None] = {}
         """``match_route`` answers by (method, relative path): the route table is fixed, so the answer is
         too (a RouteMatch is only read). Bounded: emptied when full."""
@@ -257,6 +262,8 @@ def parse_options(options: Mapping[str, Any], where: str) -> EspoOptions:
     return EspoOptions(_api_path(options, where), _link_map(options, where), allow, frozenset(params))
 
 
-def create(options: Mapping[str, Any], where: str) -> EspoDialect:
+def create(
+    options: Mapping[str, Any], where: str, *, token_params: frozenset[str] = frozenset()
+) -> EspoDialect:
     """The registered factory: validates ``options`` (``where`` names them in errors)."""
-    return EspoDialect(parse_options(options, where))
+    return EspoDialect(parse_options(options, where), token_params)

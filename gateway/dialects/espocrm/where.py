@@ -23,7 +23,6 @@ from typing import Any
 from gateway.dialects.espocrm.jsonparse import parse_json
 from gateway.dialects.phpparams import php_parse
 from gateway.errors import BadRequest
-from gateway.wire.slots import PARAM_SLOTS
 
 BAD_WHERE = "bad-where"
 UNKNOWN_PARAMETER = "unknown-parameter"
@@ -144,10 +143,11 @@ def search_object_reads(params: Mapping[str, Any]) -> set[str]:
 
 
 def list_reads(pairs: Iterable[tuple[str, str]], allowed: frozenset[str] = frozenset()) -> set[str]:
-    """Fields a list request reads, from its query parsed as PHP does; unknown parameters refused."""
+    """Fields a list request reads, from its query parsed as PHP does; unknown parameters refused
+    (``allowed``: let through besides the list parameters, such as the token slots' parameters)."""
     query = php_parse(pairs)
     for name in query:
-        if name not in LIST_PARAMS and name not in allowed and name not in PARAM_SLOTS:
+        if name not in LIST_PARAMS and name not in allowed:
             raise BadRequest(f"Unknown list parameter '{name}'.", reason=UNKNOWN_PARAMETER)
     if "searchParams" in query:
         others = sorted(set(query) & (LIST_PARAMS - {"searchParams"}))

@@ -86,7 +86,7 @@ def test_valid_issuers(issuer: IssuerSettings) -> None:
             "identity.issuers[0].hs256_secrets[0]",
             "64 bytes",
         ),
-        (_settings(slots=("authorization", "cookie")), "identity.token_slots", "unknown token slot"),
+        (_settings(slots=()), "identity.token_slots", "at least one token slot"),
         (_settings(principal_claim=""), "identity.principal_claim", "empty"),
         (_settings(max_token_bytes=0), "identity.max_token_bytes", "greater than 0"),
         (_settings(leeway_seconds=-1), "identity.leeway_seconds", "between"),

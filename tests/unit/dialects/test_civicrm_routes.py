@@ -186,7 +186,10 @@ def test_php_parse_builds_arrays_and_last_value_wins() -> None:
 
 def test_registered_and_credential_params() -> None:
     assert "civicrm" in registry.names()
-    assert registry.factory_for("civicrm") is factory
+    assert registry.DIALECTS["civicrm"].factory is factory
+    built = registry.factory_for("civicrm")
+    assert built is not None
+    assert isinstance(built({}, "upstreams.civi.options"), CiviCrmDialect)
     assert CiviCrmDialect.credential_params == frozenset({"key", "api_key", "_authx", "_authxSiteKey"})
 
 

@@ -93,6 +93,25 @@ def test_the_tables_are_the_ones_generic_code_spelled_out_before() -> None:
     assert set(contract.WILDCARD_STRIPPED) == {f"{p}*" for p in OLD_PREFIXES}
 
 
+def test_the_token_slots_are_the_ones_generic_code_spelled_out_before() -> None:
+    slots = {(s.name, s.field, s.param, s.scheme) for s in credentials.TOKEN_SLOTS.values()}
+    assert slots == {
+        ("authorization", "Authorization", False, "bearer"),
+        ("x-civi-auth", "X-Civi-Auth", False, "Bearer"),
+        ("_authx", "_authx", True, "Bearer"),
+        ("api_key", "api_key", True, "none"),
+        ("x-api-key", "X-Api-Key", False, "none"),
+    }
+    assert {"_authx", "api_key"} == credentials.TOKEN_PARAMS
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_a_header_token_slot_is_one_of_the_dialects_credential_headers(name: str) -> None:
+    dialect = DIALECTS[name].dialect
+    headers = {slot.field.lower() for slot in dialect.token_slots if not slot.param}
+    assert headers <= dialect.credential_headers
+
+
 def test_logs_hide_every_parameter_they_hid_before_and_the_declared_ones_they_missed() -> None:
     logged = redact.CREDENTIAL_PARAMS
     # _authxSiteKey (AuthX's param flow) and sign_keys (a secret option) escaped redaction before
@@ -152,12 +171,17 @@ MADE_UP = textwrap.dedent(
     from gateway.dialects import registry
     from gateway.signers import registry as signers
     from gateway.signers.base import SignerSpec
+    from gateway.wire.slots import TokenSlot
 
     class AcmeDialect:
         name: ClassVar[str] = "acme"
         credential_params: ClassVar[frozenset[str]] = frozenset({"acme_key"})
         credential_headers: ClassVar[frozenset[str]] = frozenset({"x-acme-token"})
         credential_prefixes: ClassVar[tuple[str, ...]] = ("acme-auth",)
+        token_slots: ClassVar[tuple[TokenSlot, ...]] = (
+            TokenSlot("acme-bearer", "X-Acme-Bearer"),
+            TokenSlot("acme_jwt", "acme_jwt", param=True, scheme="none"),
+        )
 
     registry.DIALECTS["acme"] = registry.DialectSpec(lambda options, where: AcmeDialect(), AcmeDialect)
     signers.SIGNERS["acme-sig"] = SignerSpec(
@@ -187,6 +211,29 @@ MADE_UP = textwrap.dedent(
     for line in ("X-Acme-Token: s3cret-value", "acme-auth-v2: s3cret-value", "X-Acme-Signature: s3cret-value",
                  "/x?acme_key=s3cret-value", "/x?acme_sig=s3cret-value", "acme_secret=s3cret-value"):
         assert "s3cret" not in scrub(line) and REDACTED in scrub(line), line
+    from multidict import MultiDict, MultiDictProxy
+
+    from gateway.dialects.base import RequestView
+    from gateway.dialects.credentials import TOKEN_PARAMS, TOKEN_SLOTS
+    from gateway.wire.slots import extract_token
+
+    assert list(TOKEN_SLOTS)[-2:] == ["acme-bearer", "acme_jwt"] and "acme_jwt" in TOKEN_PARAMS
+    nothing = MultiDictProxy(MultiDict())
+    bearer = CIMultiDictProxy(CIMultiDict({"X-Acme-Bearer": "Bearer t0ken-value"}))
+    assert extract_token(bearer, nothing, None, (TOKEN_SLOTS["acme-bearer"],)) == "t0ken-value"
+    query = MultiDictProxy(MultiDict({"acme_jwt": "t0ken-value"}))
+    assert extract_token(bearer, query, None, (TOKEN_SLOTS["acme_jwt"],)) == "t0ken-value"
+    assert not outbound_headers(bearer)
+    assert "t0ken" not in scrub("/x?acme_jwt=t0ken-value")
+    from gateway.frontends.cache import KEY
+
+    assert "acme-bearer=$http_x_acme_bearer" in KEY
+
+    # every dialect reads the new parameter slot as the gateway's, not as an unknown parameter of its own
+    espo = registry.factory_for("espocrm")({}, "upstreams.espo.options")
+    path = "/api/v1/Contact"
+    view = RequestView("GET", path, path, query, CIMultiDictProxy(CIMultiDict()))
+    assert [op.entity for op in espo.identify(view)] == ["Contact"]
     print("honoured")
     """
 )

@@ -23,8 +23,9 @@ WHERE = "upstreams.espo.dialect_options"
 
 
 def test_registered_under_espocrm() -> None:
+    assert registry.DIALECTS["espocrm"].factory is create
     factory = registry.factory_for("espocrm")
-    assert factory is create
+    assert factory is not None
     dialect = factory({}, WHERE)
     assert isinstance(dialect, EspoDialect)
     assert dialect.api_path == "/api/v1"

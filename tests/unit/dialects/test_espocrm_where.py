@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from gateway.dialects.credentials import TOKEN_PARAMS
 from gateway.dialects.espocrm.where import ATTRIBUTE_TYPES, LINK_TYPES, list_reads, where_reads
 from gateway.errors import BadRequest
 
@@ -72,7 +73,12 @@ def test_refused(where: Any, reason: str) -> None:
     ],
 )
 def test_list_parameters(pairs: list[tuple[str, str]], fields: set[str]) -> None:
-    assert list_reads(pairs) == fields
+    assert list_reads(pairs, TOKEN_PARAMS) == fields
+
+
+def test_a_token_parameter_is_tolerated_only_when_the_dialect_is_told() -> None:
+    with pytest.raises(BadRequest, match="Unknown list parameter 'api_key'"):
+        list_reads([("api_key", "gateway-token")])
 
 
 @pytest.mark.parametrize(
