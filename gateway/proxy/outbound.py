@@ -5,12 +5,8 @@ from __future__ import annotations
 from multidict import CIMultiDict, MultiDictProxy
 
 from gateway.dialects.base import RequestView
-<<<<<<< HEAD
-from gateway.dialects.credentials import outbound_headers
-from gateway.proxy.upstream import Upstream
-=======
 from gateway.dialects.credentials import TOKEN_PARAMS, outbound_headers
->>>>>>> c3ba948 (Token slots declared by the dialects: wire/slots.py reads a TokenSlot, names no CRM)
+from gateway.proxy.upstream import Upstream
 from gateway.signers.base import OutboundRequest
 
 
