@@ -169,12 +169,14 @@ MADE_UP = textwrap.dedent(
     from typing import ClassVar
 
     from gateway.dialects import registry
+    from gateway.dialects.vocabulary import DialectRules
     from gateway.signers import registry as signers
     from gateway.signers.base import SignerSpec
     from gateway.wire.slots import TokenSlot
 
     class AcmeDialect:
         name: ClassVar[str] = "acme"
+        vocabulary: ClassVar[DialectRules] = DialectRules("acme", entity_folds_case=False)
         credential_params: ClassVar[frozenset[str]] = frozenset({"acme_key"})
         credential_headers: ClassVar[frozenset[str]] = frozenset({"x-acme-token"})
         credential_prefixes: ClassVar[tuple[str, ...]] = ("acme-auth",)
