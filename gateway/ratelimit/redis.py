@@ -1,4 +1,10 @@
-"""GCRA shared across gateway replicas through Redis: one Lua script per request, one round trip.
+"""GCRA shared across gateway replicas through Redis: one atomic Lua script per request.
+
+The requests that reach the limiter in one turn of the event loop go to Redis together, as one pipeline of
+EVALSHA calls (one per request, each atomic on the server, in arrival order): one round trip and one pooled
+connection for all of them, instead of one each. Each request's wait is still bounded by ``timeout_ms``;
+a failed or timed-out pipeline fails every request in it the way a failed call did (LimiterUnavailable),
+and each then follows ``on_error``. Redis Cluster keeps one call per request.
 
 The script reads the server's ``TIME`` (replicas with skewed clocks agree; Redis 7 replicates a script's
 effects, so a non-deterministic command before a write is allowed), checks every key of the request and
@@ -40,6 +46,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult, check_request, unlimited
+from gateway.ratelimit.pipelined import Pipelined
 from gateway.redisurl import parse_sentinel_url
 
 # KEYS[i]: the buckets; ARGV[3i-2], ARGV[3i-1], ARGV[3i]: emission interval (microseconds), burst and cost
@@ -130,6 +137,7 @@ class RedisLimiter:
             self._client = self._connect(url, max_connections)
             self._closers.insert(0, self._client.aclose)
         self._cluster = isinstance(self._client, RedisCluster)
+        self._pipelined = Pipelined(self._client, GCRA_SHA, GCRA_SCRIPT, self._bounded, _unavailable)
 
     async def hit(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         costs = check_request(limits, cost)
@@ -141,7 +149,8 @@ class RedisLimiter:
         args: list[str | int] = []
         for limit, charge in zip(limits, costs, strict=True):
             args += [repr(limit.interval * 1_000_000), limit.burst, charge]
-        reply = await self._bounded(self._run_script(keys, args))
+        call = self._run_script(keys, args) if self._cluster else self._pipelined.call(keys, args)
+        reply = await self._bounded(call)
         allowed, index, remaining, reset_us, retry_us = (int(value) for value in reply)
         return LimitResult(
             allowed=bool(allowed),
@@ -159,6 +168,7 @@ class RedisLimiter:
             return False
 
     async def close(self) -> None:
+        self._pipelined.cancel()
         for close in self._closers:
             with contextlib.suppress(*_BACKEND_ERRORS):
                 await close()
@@ -177,7 +187,7 @@ class RedisLimiter:
         except TimeoutError as exc:
             raise LimiterUnavailable(f"redis timed out after {self.timeout_s * 1000:.0f} ms") from exc
         except _BACKEND_ERRORS as exc:
-            raise LimiterUnavailable(f"redis failed: {type(exc).__name__}") from exc
+            raise _unavailable(exc) from exc
 
     def _connect(self, url: str, max_connections: int) -> Redis | RedisCluster:
         scheme, separator, _ = url.partition("://")
@@ -225,3 +235,7 @@ class RedisLimiter:
             f"unsupported Redis URL scheme {scheme!r} (redis, rediss, unix, redis+cluster, "
             "rediss+cluster, redis+sentinel, rediss+sentinel)"
         )
+
+
+def _unavailable(exc: BaseException) -> LimiterUnavailable:
+    return LimiterUnavailable(f"redis failed: {type(exc).__name__}")
