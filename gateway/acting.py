@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from gateway.dialects.directories import directory_for
 from gateway.dialects.directory import LookupUnreadable
+from gateway.dialects.registry import directory_for
 from gateway.errors import GatewayError
 from gateway.identities import Selection, Unresolved, label_of, lookup_value, person_of
 from gateway.identity.cache import Matches

@@ -15,6 +15,7 @@ from gateway.errors import Forbidden
 from gateway.identity.spec import FromClaim, FromLookup, IdentityRule, IdentitySpec
 from gateway.principal import Principal
 from gateway.secrets import Secret
+from gateway.signers.registry import SIGNERS
 
 NO_IDENTITY = "no-identity"
 
@@ -30,8 +31,9 @@ class Selection:
     why: tuple[str, ...] = ()
 
 
-PLAIN_FIELDS = ("contact_id", "username", "act_as")
-"""Identity fields that name someone (never a secret): shown in the access log and by explain."""
+PLAIN_FIELDS = tuple(dict.fromkeys(name for spec in SIGNERS.values() for name in spec.plain_fields))
+"""Identity fields that name someone (never a secret), as the signers declare them: shown in the access
+log and by explain."""
 
 
 def label_of(index: int, fields: Mapping[str, Secret]) -> str:

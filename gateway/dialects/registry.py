@@ -7,7 +7,10 @@ from functools import partial
 
 from gateway.dialects.base import Dialect, DialectBuilder, DialectFactory
 from gateway.dialects.civicrm import dialect as civicrm
+from gateway.dialects.civicrm.people import CiviCrmDirectory
+from gateway.dialects.directory import Directory
 from gateway.dialects.espocrm import dialect as espocrm
+from gateway.dialects.espocrm.people import EspoCrmDirectory
 from gateway.dialects.vocabulary import DialectRules
 
 
@@ -16,6 +19,8 @@ class DialectSpec:
     factory: DialectBuilder
     dialect: type[Dialect]
     """The class: what it declares without being built (vocabulary, credential names)."""
+    directory: Directory | None = None
+    """How the CRM looks a person up (identity look-ups), if it can."""
 
     @property
     def vocabulary(self) -> DialectRules:
@@ -23,8 +28,8 @@ class DialectSpec:
 
 
 DIALECTS: dict[str, DialectSpec] = {
-    "civicrm": DialectSpec(civicrm.factory, civicrm.CiviCrmDialect),
-    "espocrm": DialectSpec(espocrm.create, espocrm.EspoDialect),
+    "civicrm": DialectSpec(civicrm.factory, civicrm.CiviCrmDialect, CiviCrmDirectory()),
+    "espocrm": DialectSpec(espocrm.create, espocrm.EspoDialect, EspoCrmDirectory()),
 }
 
 
@@ -39,6 +44,11 @@ def token_params() -> frozenset[str]:
 def factory_for(name: str) -> DialectFactory | None:
     spec = DIALECTS.get(name)
     return partial(spec.factory, token_params=token_params()) if spec else None
+
+
+def directory_for(name: str) -> Directory | None:
+    spec = DIALECTS.get(name)
+    return spec.directory if spec else None
 
 
 def vocabulary_for(name: str) -> DialectRules | None:

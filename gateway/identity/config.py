@@ -7,15 +7,13 @@ from typing import Any
 
 from gateway.configfile.refs import SecretResolver
 from gateway.configfile.source import Section
-from gateway.dialects.directories import directory_for
+from gateway.dialects.registry import directory_for
 from gateway.errors import ConfigError
 from gateway.identity.spec import FieldSource, FromClaim, FromLookup, IdentityRule, IdentitySpec, LookupConfig
 from gateway.secrets import Secret
 from gateway.signers import registry as signers
 from gateway.signers.base import PersonCheck, SignerSpec
 
-PLAIN_FIELDS = frozenset({"contact_id", "username", "act_as"})
-"""Identity fields that name someone rather than hold a secret: written as plain values."""
 UNRESOLVED = ("refuse", "next")
 
 
@@ -82,7 +80,7 @@ def parse_identity(
             raise ConfigError(_unknown_field(name, upstream, spec), file=fields.file, line=line, key=where)
         if isinstance(value, dict):
             derived[name] = _source(Section(value, fields.file, where, line), name, upstream, spec, lookups)
-        elif name in PLAIN_FIELDS:
+        elif name in spec.plain_fields:
             text = refs.text(str(value), key=where, line=line)
             check = spec.person_fields.get(name)
             if check is not None:
@@ -104,11 +102,9 @@ def parse_identity(
 
 def _unknown_field(name: str, upstream: Upstream, spec: SignerSpec) -> str:
     known = ", ".join(sorted(spec.identity_fields | spec.person_fields.keys()))
-    if name == "act_as":
-        return (
-            f"scheme {upstream.scheme} cannot act as another user: EspoCRM honours X-Another-User only for "
-            f"an admin user signing in with espo-basic or espo-token (an API user gets 401); fields: {known}"
-        )
+    refusal = spec.field_refusals.get(name)
+    if refusal is not None:
+        return f"scheme {upstream.scheme} {refusal}; fields: {known}"
     return f"scheme {upstream.scheme} has no identity field {name!r}; fields: {known}"
 
 

@@ -91,6 +91,12 @@ class SignerSpec:
     params: frozenset[str] = frozenset()
     """Query or form parameters it puts its credential in: logs hide their values (the dialects it serves
     strip a client's, as ``credential_params``)."""
+    plain_fields: tuple[str, ...] = ()
+    """Identity fields that name someone rather than hold a secret (every person field among them):
+    written as plain values, shown in the access log and by explain, in this order."""
+    field_refusals: Mapping[str, str] = field(default_factory=dict)
+    """Identity fields an operator may expect but this scheme cannot take, with the reason given at load
+    (``cannot act as another user: ...``)."""
     front_proxy_refused_fields: Mapping[str, str] = field(default_factory=dict)
     """Identity fields a front proxy cannot apply from the decision's answer, with the reason: an upstream
     whose identities use one is refused in ``decision.upstreams`` at load."""

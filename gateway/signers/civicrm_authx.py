@@ -270,6 +270,7 @@ BASIC = SignerSpec(
     secret_options=frozenset({"site_key"}),
     headers=AUTHX_HEADERS,
     params=AUTHX_PARAMS,
+    plain_fields=("username",),
 )
 JWT = SignerSpec(
     scheme=AuthxJwtSigner.scheme,
@@ -280,5 +281,6 @@ JWT = SignerSpec(
     secret_options=frozenset({"sign_keys"}),
     headers=AUTHX_HEADERS,
     params=AUTHX_PARAMS,
+    plain_fields=("contact_id",),
     person_fields={"contact_id": contact_id_check},
 )

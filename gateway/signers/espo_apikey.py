@@ -9,6 +9,10 @@ from gateway.signers.base import Identity, OutboundRequest, SignerSpec
 from gateway.signers.options import identity_text, reject_unknown
 
 ESPO_DIALECTS = frozenset({"espocrm"})
+ACT_AS_REFUSAL = (
+    "cannot act as another user: EspoCRM honours X-Another-User only for an admin user signing in with "
+    "espo-basic or espo-token (an API user gets 401)"
+)
 
 
 class EspoApiKeySigner:
@@ -34,4 +38,5 @@ SPEC = SignerSpec(
     identity_fields=EspoApiKeySigner.identity_fields,
     dialects=ESPO_DIALECTS,
     headers=("X-Api-Key",),
+    field_refusals={"act_as": ACT_AS_REFUSAL},
 )

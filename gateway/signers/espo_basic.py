@@ -116,6 +116,7 @@ BASIC = SignerSpec(
     dialects=ESPO_DIALECTS,
     headers=(AUTHORIZATION,),
     proxy_only_headers=(ANOTHER_USER,),
+    plain_fields=("username", "act_as"),
     person_fields={"act_as": user_name_check},
     front_proxy_refused_fields={"act_as": ANOTHER_USER_REFUSAL},
 )
@@ -126,6 +127,7 @@ TOKEN = SignerSpec(
     dialects=ESPO_DIALECTS,
     headers=(AUTHORIZATION, BY_TOKEN),
     proxy_only_headers=(ANOTHER_USER,),
+    plain_fields=("username", "act_as"),
     person_fields={"act_as": user_name_check},
     front_proxy_refused_fields={"act_as": ANOTHER_USER_REFUSAL},
 )

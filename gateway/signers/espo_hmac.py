@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from gateway.errors import ConfigError, Forbidden
 from gateway.signers.base import Identity, OutboundRequest, SignerSpec
-from gateway.signers.espo_apikey import ESPO_DIALECTS
+from gateway.signers.espo_apikey import ACT_AS_REFUSAL, ESPO_DIALECTS
 from gateway.signers.espo_path import filter_path
 from gateway.signers.options import identity_text, reject_unknown
 
@@ -144,4 +144,5 @@ SPEC = SignerSpec(
     dialects=ESPO_DIALECTS,
     options=frozenset({"digest", "api_path"}),
     headers=("X-Hmac-Authorization",),
+    field_refusals={"act_as": ACT_AS_REFUSAL},
 )

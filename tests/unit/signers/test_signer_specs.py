@@ -87,3 +87,17 @@ def test_a_second_different_api_path_is_refused() -> None:
         load_config_text(text, "gateway.yaml")
     assert caught.value.key == "upstreams.crm.auth.api_path"
     assert "set it once, in options" in caught.value.reason
+
+
+def test_plain_fields_are_the_ones_generic_code_spelled_out_before() -> None:
+    from gateway.identities import PLAIN_FIELDS
+
+    assert set(PLAIN_FIELDS) == {"contact_id", "username", "act_as"}
+
+
+@pytest.mark.parametrize("scheme", sorted(SIGNERS))
+def test_a_person_field_is_plain_and_plain_fields_are_identity_fields(scheme: str) -> None:
+    spec = SIGNERS[scheme]
+    assert set(spec.person_fields) <= set(spec.plain_fields)
+    assert set(spec.plain_fields) <= spec.identity_fields | spec.person_fields.keys()
+    assert not spec.field_refusals.keys() & (spec.identity_fields | spec.person_fields.keys())
