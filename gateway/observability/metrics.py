@@ -69,6 +69,9 @@ class GatewayMetrics(MetricFamilies):
         self._load_gauges: dict[tuple[Gauge, str], Gauge] = {}
         self._load_values: dict[tuple[Gauge, str], int] = {}
         self._load_reporters: dict[str, Callable[[int, int], None]] = {}
+        self._load_deferred: dict[tuple[Gauge, str], None] | None = None if multiprocess_enabled() else {}
+        """Load gauges whose value changed since the last render (None: each worker's values live in
+        shared files that any worker's render reads, so a gauge is set at once)."""
 
     # -- events the pipeline reports ------------------------------------------------------------
 
@@ -163,15 +166,29 @@ class GatewayMetrics(MetricFamilies):
         self._set_load(self.queued, upstream, max(0, count))
 
     def _set_load(self, gauge: Gauge, upstream: str, value: int) -> None:
-        """Only these methods set the load gauges, so a value equal to the last one set is no change."""
+        """Only these methods set the load gauges, so a value equal to the last one set is no change.
+        With values in this process's memory, only ``render`` reads them: the gauge is set then."""
         key = (gauge, self.bounds.upstream(upstream))
         if self._load_values.get(key) == value:
             return
+        self._load_values[key] = value
+        if self._load_deferred is not None:
+            self._load_deferred[key] = None  # in the order they first changed, as the series are made
+        else:
+            self._load_gauge(key).set(value)
+
+    def _load_gauge(self, key: tuple[Gauge, str]) -> Gauge:
         child = self._load_gauges.get(key)
         if child is None:
-            child = self._load_gauges[key] = gauge.labels(key[1])
-        child.set(value)
-        self._load_values[key] = value
+            child = self._load_gauges[key] = key[0].labels(key[1])
+        return child
+
+    def _apply_load(self) -> None:
+        deferred = self._load_deferred
+        if deferred:
+            for key in deferred:
+                self._load_gauge(key).set(self._load_values[key])
+            deferred.clear()
 
     def upstream_rejection(self, upstream: str, reason: str) -> None:
         """Not forwarded: ``queue_full`` or ``breaker_open``."""
@@ -238,6 +255,7 @@ class GatewayMetrics(MetricFamilies):
         unless ``accept`` (the scraper's Accept header) asks for OpenMetrics or a newer text format."""
         encoder, content_type = choose_encoder(accept or "")
         self._refresh_key_age()
+        self._apply_load()
         if multiprocess_enabled():
             merged = CollectorRegistry()
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]

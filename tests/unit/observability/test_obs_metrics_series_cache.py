@@ -109,3 +109,32 @@ def test_load_gauges_follow_a_label_bounds_change() -> None:
         frozenset({("upstream", "late")}): 4.0,
         frozenset({("upstream", "civi")}): 0.0,
     }
+
+
+def test_load_gauges_changed_many_times_between_scrapes_read_the_last_value() -> None:
+    rng = random.Random(5)
+    metrics = GatewayMetrics(upstreams=["civi", "espo", "late"])
+    last: dict[tuple[str, str], int] = {}
+    for _ in range(20):
+        for _ in range(rng.randint(0, 50)):
+            upstream, gauge, value = (
+                rng.choice(["civi", "espo", "late"]),
+                rng.choice("iq"),
+                rng.randint(-1, 9),
+            )
+            (metrics.set_inflight if gauge == "i" else metrics.set_queued)(upstream, value)
+            last[(gauge, upstream)] = max(0, value)
+        s = scrape(metrics)
+        for (gauge, upstream), value in last.items():
+            name = "crmgw_inflight_requests" if gauge == "i" else "crmgw_queued_requests"
+            assert named(s, name)[frozenset({("upstream", upstream)})] == value
+
+
+def test_load_gauge_series_appear_in_the_order_they_first_changed() -> None:
+    metrics = GatewayMetrics(upstreams=["civi", "espo"])
+    metrics.set_inflight("espo", 2)
+    metrics.set_inflight("civi", 1)
+    text = metrics.render()[0].decode()
+    assert text.index('crmgw_inflight_requests{upstream="espo"}') < text.index(
+        'crmgw_inflight_requests{upstream="civi"}'
+    )
