@@ -90,6 +90,7 @@ class _SecretRegistry:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._json_pattern: re.Pattern[str] | None = None
+        self._json_forms: tuple[str, ...] | None = ()
         self._lock = threading.Lock()
 
     def add(self, value: str) -> None:
@@ -100,12 +101,15 @@ class _SecretRegistry:
                 return
             self._values.add(value)
             self._pattern = _alternation(self._values)
-            self._json_pattern = _alternation(self._values | {json.dumps(v)[1:-1] for v in self._values})
+            forms = self._values | {json.dumps(v)[1:-1] for v in self._values}
+            self._json_pattern = _alternation(forms)
+            self._json_forms = tuple(sorted(forms)) if len(forms) <= FEW_FORMS else None
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
             self._pattern = self._json_pattern = None
+            self._json_forms = ()
 
     @property
     def pattern(self) -> re.Pattern[str] | None:
@@ -116,6 +120,19 @@ class _SecretRegistry:
     def json_pattern(self) -> re.Pattern[str] | None:
         """Matches any registered value as it appears inside a JSON-encoded string."""
         return self._json_pattern
+
+    def in_json(self, text: str) -> bool:
+        """Whether ``json_pattern`` finds a registered value in ``text``: a substring test per form
+        while there are few (faster than the alternation), the pattern beyond ``FEW_FORMS``."""
+        forms = self._json_forms
+        if forms is None:
+            pattern = self._json_pattern
+            return pattern is not None and pattern.search(text) is not None
+        return any(form in text for form in forms)
+
+
+FEW_FORMS = 32
+"""Up to this many registered forms, ``in_json`` tests each as a substring."""
 
 
 def _alternation(values: Iterable[str]) -> re.Pattern[str]:

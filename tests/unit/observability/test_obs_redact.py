@@ -6,12 +6,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 from collections.abc import Iterator
 
 import pytest
 
 from gateway.observability.logging import setup_logging
-from gateway.observability.redact import REDACTED, RedactingFilter, scrub
+from gateway.observability.redact import (
+    REDACTED,
+    SECRETS,
+    RedactingFilter,
+    forget_secrets,
+    register_secret,
+    scrub,
+)
 
 JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJzdmMifQ.c2lnbmF0dXJl"
 JWE = "eyJhbGciOiJSU0EtT0FFUCJ9.a2V5.aXY.Y2lwaGVy.dGFn"
@@ -93,3 +101,27 @@ def test_a_filter_on_any_handler_redacts_its_text_output() -> None:
     text = out.getvalue()
     assert "site-key-1234" not in text and "eyJ" not in text
     assert "key=[REDACTED]" in text and "X-Civi-Auth: [REDACTED]" in text
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 20, 40])
+def test_in_json_finds_exactly_what_the_json_pattern_finds(count: int) -> None:
+    forget_secrets()
+    rng = random.Random(count)
+    values = [
+        f'k{n}-"quoted"-\\back\u00e9-{rng.getrandbits(64):x}'
+        if n % 3 == 0
+        else f"secret-{n}-{rng.getrandbits(64):x}"
+        for n in range(count)
+    ]
+    for value in values:
+        register_secret(value)
+    texts = ["", "nothing here", '{"a":"b"}']
+    for value in values:
+        escaped = json.dumps(value)[1:-1]
+        texts += [f'{{"x":"{escaped}"}}', f"pre {value} post", value[:-1], escaped[1:]]
+    try:
+        for text in texts:
+            pattern = SECRETS.json_pattern
+            assert SECRETS.in_json(text) == (pattern is not None and pattern.search(text) is not None), text
+    finally:
+        forget_secrets()
