@@ -9,6 +9,7 @@ and a credential breaker opened beforehand by proxy-mode traffic on both gateway
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,9 @@ METRICS = (
 SET_BY_GATEWAY = ("X-Civi-Auth", "X-Civi-Key", "X-Api-Key", "X-Hmac-Authorization", "Authorization")
 
 
-async def gateway(aiohttp_server: Any, aiohttp_client: Any, path: Path) -> Stack:
+async def gateway(aiohttp_server: Any, aiohttp_client: Any, path: Path, now: float) -> Stack:
+    """``now``: both gateways' wall clock, frozen, so the CRM tokens they mint carry the same exp (on
+    the real clock the two modes' requests can fall on either side of a second's boundary)."""
     path.mkdir()
     return await start_stack(
         aiohttp_server,
@@ -110,6 +113,7 @@ async def gateway(aiohttp_server: Any, aiohttp_client: Any, path: Path) -> Stack
         extra=DECISION,
         upstream_extra={"espo-basic": "breaker: {failures: 2, cooldown_seconds: 600}"},
         environ={"ESPO_PASSWORD": "not-the-password"},
+        clock=lambda: now,
     )
 
 
@@ -173,8 +177,9 @@ def metrics(stack: Stack) -> dict[str, dict[tuple[tuple[str, str], ...], float]]
 async def test_every_stage_decides_alike_in_proxy_mode_and_decision_mode(
     aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    proxy = await gateway(aiohttp_server, aiohttp_client, tmp_path / "proxy")
-    decision = await gateway(aiohttp_server, aiohttp_client, tmp_path / "decision")
+    now = time.time()
+    proxy = await gateway(aiohttp_server, aiohttp_client, tmp_path / "proxy", now)
+    decision = await gateway(aiohttp_server, aiohttp_client, tmp_path / "decision", now)
     await open_breaker(proxy)
     await open_breaker(decision)
     capsys.readouterr()

@@ -290,6 +290,7 @@ async def start_stack(
     identities_extra: str = "",
     issuer_keys: str = "",
     monotonic: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.time,
 ) -> Stack:
     # No aiohttp access log anywhere: the gateway serves with access_log=None, and a sandbox's own log
     # (the CRM's) naturally shows the keys the gateway sent it.
@@ -313,6 +314,6 @@ async def start_stack(
     config_file = tmp_path / "gateway.yaml"
     config_file.write_text(text)
     config = load_config_text(text, str(config_file), {**ENV, **(environ or {})})
-    app = build_app(config, monotonic=monotonic)
+    app = build_app(config, clock=clock, monotonic=monotonic)
     client = await aiohttp_client(await aiohttp_server(app, access_log=None))
     return Stack(client=client, app=app, civi=civi, espo=espo, key=key, config=config)
