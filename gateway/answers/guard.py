@@ -39,20 +39,26 @@ def spellings(value: str) -> frozenset[str]:
     return frozenset(f for f in forms if f)
 
 
+@lru_cache(maxsize=1024)
+def _compiled(secrets: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[bytes, ...], int]:
+    """The spellings of ``secrets``, longest first, as text and bytes, and the tail a stream keeps (cached:
+    one request's injected values repeat with the next one's)."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms |= spellings(secret)
+    ordered = sorted(forms, key=len, reverse=True)  # a longer spelling containing a shorter one first
+    encoded = tuple(f.encode() for f in ordered)
+    return tuple(ordered), encoded, max((len(b) for b in encoded), default=1) - 1
+
+
 class CredentialGuard:
     """Replaces the request's injected values (``secrets``) in header values and bodies."""
 
     __slots__ = ("_bytes", "_texts", "tail")
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms |= spellings(secret)
-        ordered = sorted(forms, key=len, reverse=True)  # a longer spelling containing a shorter one first
-        self._texts = tuple(ordered)
-        self._bytes = tuple(f.encode() for f in ordered)
-        self.tail = max((len(b) for b in self._bytes), default=1) - 1
+        self._texts, self._bytes, self.tail = _compiled(tuple(secrets))
 
     def __bool__(self) -> bool:
         return bool(self._texts)

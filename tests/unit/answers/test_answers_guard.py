@@ -50,3 +50,16 @@ def test_nothing_to_guard_leaves_everything_alone() -> None:
     scrubber = guard.stream()
     assert scrubber.feed(b"abc") + scrubber.close() == b"abc"
     assert guard.text("abc") == "abc"
+
+
+def test_guards_built_alike_are_alike_and_each_redacts_only_its_own_values() -> None:
+    """The spellings are compiled once per tuple of injected values; each guard still holds only its own."""
+    first, again = (
+        CredentialGuard(["s3cret/key", "", "hdr+value"]),
+        CredentialGuard(("s3cret/key", "", "hdr+value")),
+    )
+    other = CredentialGuard(["another-one"])
+    echo = 'x s3cret%2Fkey y hdr%2Bvalue z "another-one"'
+    assert first.text(echo) == again.text(echo) == 'x [redacted] y [redacted] z "another-one"'
+    assert other.text(echo) == 'x s3cret%2Fkey y hdr%2Bvalue z "[redacted]"'
+    assert first.tail == again.tail and not CredentialGuard([])
