@@ -60,6 +60,7 @@ class PolicySet:
         self._dialects = dict(loaded.upstream_dialects)
         self._by_upstream = {u: tuple(p for p in self._policies if u in p.upstreams) for u in self._dialects}
         self._decisions: Memo[Decision] = Memo()
+        self._denied: Memo[frozenset[str]] = Memo()
         self.request_limits: Memo[tuple[object, tuple[tuple[Limit, int], ...]]] = Memo()
         """``limits_for_request``'s memo (gateway/limits.py): each entry names the rate-limit settings
         it was computed with."""
@@ -105,7 +106,20 @@ class PolicySet:
     ) -> frozenset[str]:
         """Folded field names the answer must not carry: for every entity the request touches, the fields
         an enforce policy denies and the dialect's sensitive fields no enforce policy allows. An opaque
-        operation counts as touching every entity the policies name."""
+        operation counts as touching every entity the policies name. Memoised as ``evaluate`` is."""
+        key = (principal_key(principal), upstream, tuple(operations))
+        try:
+            denied = self._denied.get(key)
+        except TypeError:  # an operation built with unhashable parts: compute without the memo
+            return self._denied_fields(principal, upstream, operations)
+        if denied is None:
+            denied = self._denied_fields(principal, upstream, operations)
+            self._denied.put(key, denied)
+        return denied
+
+    def _denied_fields(
+        self, principal: Principal, upstream: str, operations: Sequence[Operation]
+    ) -> frozenset[str]:
         dialect = self._dialects.get(upstream, "")
         rules = rules_for(dialect)
         enforce = [p for p in self.applicable(principal, upstream) if p.mode == "enforce"]

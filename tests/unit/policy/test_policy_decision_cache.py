@@ -125,6 +125,19 @@ def test_interleaved_requests_get_what_each_principal_alone_would_get() -> None:
         )
 
 
+def test_interleaved_requests_get_the_denied_fields_each_principal_alone_would_get() -> None:
+    rng = random.Random(7)
+    alone = {i: policy_set() for i in range(len(PRINCIPALS))}
+    shared = policy_set()
+    for _ in range(2000):
+        i = rng.randrange(len(PRINCIPALS))
+        upstream, ops = rng.choice(UPSTREAMS), rng.choice(OPERATIONS)
+        expected = alone[i]._denied_fields(PRINCIPALS[i], upstream, ops)
+        assert shared.denied_fields(PRINCIPALS[i], upstream, ops) == expected
+        assert alone[i].denied_fields(PRINCIPALS[i], upstream, ops) == expected
+    assert len({shared.denied_fields(p, "civi", OPERATIONS[0]) for p in PRINCIPALS}) > 1  # they disagree
+
+
 def test_the_principals_really_disagree() -> None:
     """Guards the test above: a memo that ignored the principal would fail it."""
     ps = policy_set()
