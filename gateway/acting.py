@@ -15,7 +15,7 @@ import aiohttp
 from gateway.dialects.directory import LookupUnreadable
 from gateway.dialects.registry import directory_for
 from gateway.errors import GatewayError
-from gateway.identities import Selection, Unresolved, label_of, lookup_value, person_of
+from gateway.identities import Selection, Unresolved, acting_as, lookup_value
 from gateway.identity.cache import Matches
 from gateway.identity.spec import ActingAs, FromLookup, LookupConfig
 from gateway.principal import Principal
@@ -42,8 +42,9 @@ async def resolve_identity(rt: Runtime, principal: Principal, up: Upstream, sele
 
 
 async def _resolve(rt: Runtime, principal: Principal, up: Upstream, selection: Selection) -> ActingAs:
+    if selection.acting is not None:  # all fixed fields: built once for the rule
+        return selection.acting
     fields = dict(selection.fields)
-    why = list(selection.why)
     for name, source in selection.pending.items():
         matches = await _look_up(rt, principal, up, name, source)
         if not matches:
@@ -55,8 +56,7 @@ async def _resolve(rt: Runtime, principal: Principal, up: Upstream, selection: S
         except ValueError as exc:
             raise Unresolved(f"the CRM's answer for {name} {exc}") from None
         fields[name] = Secret(value, "lookup")
-    person = person_of(selection.spec, fields)
-    return ActingAs(selection.index, fields, person, "; ".join(why), label_of(selection.index, fields))
+    return acting_as(selection, fields)
 
 
 async def _look_up(rt: Runtime, principal: Principal, up: Upstream, name: str, source: FromLookup) -> Matches:

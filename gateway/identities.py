@@ -8,11 +8,11 @@ fields taken from token claims. Fields resolved through the CRM are left pending
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.errors import Forbidden
-from gateway.identity.spec import FromClaim, FromLookup, IdentityRule, IdentitySpec
+from gateway.identity.spec import ActingAs, FromClaim, FromLookup, IdentityRule, IdentitySpec
 from gateway.principal import Principal
 from gateway.secrets import Secret
 from gateway.signers.registry import SIGNERS
@@ -29,6 +29,9 @@ class Selection:
     """Fixed fields and those taken from claims, checked."""
     pending: Mapping[str, FromLookup] = field(default_factory=dict)
     why: tuple[str, ...] = ()
+    acting: ActingAs | None = None
+    """What the request acts as, when the rule's fields are all fixed (nothing from claims or look-ups):
+    the same for every request the rule matches, built once."""
 
 
 PLAIN_FIELDS = tuple(dict.fromkeys(name for spec in SIGNERS.values() for name in spec.plain_fields))
@@ -54,9 +57,18 @@ class Unresolved(Forbidden):
         super().__init__(message, reason=NO_IDENTITY)
 
 
+def acting_as(selection: Selection, fields: Mapping[str, Secret]) -> ActingAs:
+    """The identity a finished selection acts as (``fields``: its own and those the CRM resolved)."""
+    index = selection.index
+    person = person_of(selection.spec, fields)
+    return ActingAs(index, fields, person, "; ".join(selection.why), label_of(index, fields))
+
+
 class IdentityMap:
     def __init__(self, rules: Sequence[IdentityRule]) -> None:
         self.rules = tuple(rules)
+        self._fixed: dict[tuple[int, str], Selection] = {}
+        """The selections of rules whose identity on an upstream is all fixed fields, built on first use."""
 
     def select(self, principal: Principal, upstream: str, start: int = 0) -> Selection:
         """The first matching rule from ``start`` whose claim fields resolve; raises Forbidden."""
@@ -66,6 +78,8 @@ class IdentityMap:
             if upstream not in rule.crm or not rule.matches(principal.claims):
                 continue
             spec = rule.crm[upstream]
+            if not spec.derived:
+                return self._fixed_selection(index, rule, spec, upstream)
             try:
                 return _selection(index, rule, spec, principal.claims)
             except Unresolved as exc:
@@ -75,6 +89,16 @@ class IdentityMap:
         if refusal is not None:
             raise refusal
         raise Forbidden("this integration has no identity on this CRM", reason=NO_IDENTITY)
+
+    def _fixed_selection(
+        self, index: int, rule: IdentityRule, spec: IdentitySpec, upstream: str
+    ) -> Selection:
+        found = self._fixed.get((index, upstream))
+        if found is None:
+            plain = _selection(index, rule, spec, {})
+            found = replace(plain, acting=acting_as(plain, dict(plain.fields)))
+            self._fixed[(index, upstream)] = found
+        return found
 
     def lookup(self, principal: Principal, upstream: str) -> tuple[int, Mapping[str, Secret]]:
         """The rule index and the identity, for callers that need no look-up (refused if one is pending)."""
