@@ -8,6 +8,7 @@ import json
 from functools import partial
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from gateway.admission import Origin, admit
@@ -32,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.exchange import Exchange, begin, finish, render_plain
 from gateway.faults import record_client_closed, unexpected
+from gateway.inflight import PinnedHandler
 from gateway.keys import STATE
 from gateway.proxy.breaker import OPEN
 from gateway.proxy.upstream import Upstream
@@ -66,11 +68,17 @@ _PEERS = _PeerTrust()
 
 
 async def decide(request: web.Request) -> web.StreamResponse:
+    """The routed entry (``app.router``); ``decision`` is the work, also called directly by the listener's
+    dispatcher (gateway/dispatch.py) with the runtime it pinned."""
     rt = request.app[STATE].runtime
     assert rt is not None
+    return await decision(rt, request)
+
+
+async def decision(rt: Runtime, request: web.Request) -> web.StreamResponse:
     now = rt.monotonic
     ex = begin(request, now())
-    if not rt.config.decision.trusts(request.remote):
+    if not _PEERS.trusts(rt.config.decision, request.remote):
         refusal = Forbidden("this endpoint answers the configured front proxies only", reason=UNTRUSTED)
         return finish(rt, ex, render_plain(refusal, ex), now())
     try:
@@ -178,6 +186,10 @@ async def replay_denial(request: web.Request) -> web.StreamResponse:
 def _plain_response(error: GatewayError) -> web.Response:
     rendering = _plain(error)
     return web.Response(status=rendering.status, body=rendering.body, content_type=rendering.content_type)
+
+
+PINNED: dict[Handler, PinnedHandler] = {decide: decision}
+"""Routed handlers of this module and the pinned-runtime form the listener's dispatcher calls instead."""
 
 
 def add_decision_routes(app: web.Application, config: DecisionConfig) -> None:

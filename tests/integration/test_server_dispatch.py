@@ -16,7 +16,8 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.config.loader import load_config_text
-from gateway.dispatch import app_paths
+from gateway.decision.endpoint import decision
+from gateway.dispatch import app_paths, pinned_paths
 from gateway.pipeline import handle
 from tests.support.jwt_factory import make_key
 from tests.support.ports import free_port
@@ -41,6 +42,23 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes]] = [
 ]
 
 
+DECISION = """decision:
+  trusted_proxies: [127.0.0.1/32]
+  upstreams: [espo-key]
+"""
+ASKED = {"X-Original-Method": "GET", "X-Original-URI": LEADS + "?maxSize=2"}
+DECISION_CASES: list[tuple[str, str, str, dict[str, str], bytes]] = [
+    ("decision: allowed", "GET", "/_crm_gateway/authz", ASKED, b""),
+    ("decision: no token", "GET", "/_crm_gateway/authz", {**ASKED, "Authorization": ""}, b""),
+    ("decision: incomplete", "GET", "/_crm_gateway/authz", {"X-Original-Method": "GET"}, b""),
+    ("decision: other method", "POST", "/_crm_gateway/authz", ASKED, b""),
+    ("decision: with expect", "POST", "/_crm_gateway/authz", {**ASKED, "Expect": "100-continue"}, b"x"),
+    ("decision: suffix is proxied", "GET", "/_crm_gateway/authz/x", ASKED, b""),
+    ("denial replay without a denial", "GET", "/_crm_gateway/authz/denial", {}, b""),
+    ("proxied beside decision mode", "GET", LEADS + "?maxSize=2", {}, b""),
+]
+
+
 def _answer(status: int, headers: Any, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, [(k, v) for k, v in headers.items() if k.lower() not in VARYING], body
 
@@ -52,29 +70,47 @@ async def _fetch(
         return _answer(resp.status, resp.headers, await resp.read())
 
 
+@pytest.mark.parametrize(("extra", "cases"), [("", CASES), (DECISION, DECISION_CASES)])
 async def test_the_dispatcher_answers_as_the_routed_app(
-    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path
+    aiohttp_server: Any,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    extra: str,
+    cases: list[tuple[str, str, str, dict[str, str], bytes]],
 ) -> None:
-    stack = await start_stack(aiohttp_server, aiohttp_client, tmp_path)
+    stack = await start_stack(aiohttp_server, aiohttp_client, tmp_path, extra=extra)
     port = free_port()
     text = config_text(
-        str(stack.civi.make_url("")).rstrip("/"), str(stack.espo.make_url("")).rstrip("/"), stack.key
+        str(stack.civi.make_url("")).rstrip("/"),
+        str(stack.espo.make_url("")).rstrip("/"),
+        stack.key,
+        extra=extra,
     ).replace("port: 0", f"port: {port}")
     config = load_config_text(text, str(tmp_path / "gateway.yaml"), ENV)
     routed = str(stack.client.make_url("")).rstrip("/")
     dispatched = f"http://127.0.0.1:{port}"
     token = stack.bearer()["Authorization"]
     async with served(config), aiohttp.ClientSession() as http:
-        for name, method, path, extra, body in CASES:
-            headers = {"Authorization": token, "X-Request-ID": f"req-{len(name)}-dispatch", **extra}
+        for name, method, path, more, body in cases:
+            headers = {"Authorization": token, "X-Request-ID": f"req-{len(name)}-dispatch", **more}
             headers = {k: v for k, v in headers.items() if v}
             want = await _fetch(http, routed, method, path, headers, body)
             got = await _fetch(http, dispatched, method, path, headers, body)
             assert got == want, name
+            if name.endswith("allowed"):
+                assert got[0] == 200 and ("X-Crm-Upstream", "espo-key") in got[1], got
 
 
 def test_the_app_owns_its_plain_paths_and_the_rest_is_the_proxy_route(tmp_path: Path) -> None:
     assert app_paths(_app(tmp_path)) == frozenset({"/healthz", "/readyz", "/metrics"})
+    assert pinned_paths(_app(tmp_path)) == {}
+
+
+def test_the_decision_endpoint_is_dispatched_with_a_pinned_runtime(tmp_path: Path) -> None:
+    app = _app(tmp_path, DECISION)
+    owned = app_paths(app)
+    assert owned is not None and {"/_crm_gateway/authz", "/_crm_gateway/authz/denial"} <= owned
+    assert pinned_paths(app) == {"/_crm_gateway/authz": decision}
 
 
 @pytest.mark.parametrize("proxies", [True, False])
@@ -94,8 +130,8 @@ async def _other(request: web.Request) -> web.Response:
     return web.Response(text="other")
 
 
-def _app(tmp_path: Path) -> web.Application:
-    (tmp_path / "policies").mkdir()
+def _app(tmp_path: Path, extra: str = "") -> web.Application:
+    (tmp_path / "policies").mkdir(exist_ok=True)
     (tmp_path / "policies" / "allow.yaml").write_text(ALLOW_ALL)
-    text = config_text("http://127.0.0.1:1", "http://127.0.0.1:2", make_key("ES256"))
+    text = config_text("http://127.0.0.1:1", "http://127.0.0.1:2", make_key("ES256"), extra=extra)
     return build_app(load_config_text(text, str(tmp_path / "gateway.yaml"), ENV))
