@@ -108,13 +108,17 @@ def _escape(piece: str) -> str:
 
 def check_request(limits: Sequence[Limit], cost: Cost) -> list[int]:
     """The cost charged to each limit; programming errors are refused before any backend is touched."""
-    costs = [cost] * len(limits) if isinstance(cost, int) else list(cost)
-    if len(costs) != len(limits):
-        raise ValueError("give one cost, or one cost per limit")
-    if (isinstance(cost, int) and cost < 1) or any(c < 1 for c in costs):
-        raise ValueError("cost must be at least 1")
-    keys = [limit.key for limit in limits]
-    if len(set(keys)) != len(keys):
+    if isinstance(cost, int):
+        if cost < 1:
+            raise ValueError("cost must be at least 1")
+        costs = [cost] * len(limits)
+    else:
+        costs = list(cost)
+        if len(costs) != len(limits):
+            raise ValueError("give one cost, or one cost per limit")
+        if any(c < 1 for c in costs):
+            raise ValueError("cost must be at least 1")
+    if len(limits) > 1 and len({limit.key for limit in limits}) != len(limits):
         raise ValueError("two limits of one request share a key")
     return costs
 
@@ -138,22 +142,20 @@ class Verdict(NamedTuple):
 
 def gcra(interval: float, burst: int, tat: float | None, now: float, cost: int) -> Verdict:
     """One GCRA step for one bucket; ``tat`` is the stored TAT or ``None`` for a fresh bucket."""
-    used = max(0.0, (tat - now) / interval) if tat is not None else 0.0
+    used = (tat - now) / interval if tat is not None and tat > now else 0.0
     after = used + cost
     if after <= burst + EPSILON:
+        left = burst - after + EPSILON
         return Verdict(
-            allowed=True,
-            new_tat=now + after * interval,
-            remaining=max(0, math.floor(burst - after + EPSILON)),
-            reset=after * interval,
-            retry_after=0.0,
+            True, now + after * interval, math.floor(left) if left > 0 else 0, after * interval, 0.0
         )
+    left = burst - used + EPSILON
     return Verdict(
-        allowed=False,
-        new_tat=now + used * interval,
-        remaining=max(0, math.floor(burst - used + EPSILON)),
-        reset=used * interval,
-        retry_after=(after - burst) * interval,
+        False,
+        now + used * interval,
+        math.floor(left) if left > 0 else 0,
+        used * interval,
+        (after - burst) * interval,
     )
 
 
