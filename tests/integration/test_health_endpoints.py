@@ -96,8 +96,9 @@ async def test_readyz_follows_redis_only_when_it_is_required(
         "timeout_ms: 100, limits: [{rate: 100/minute}]}",
     )
     required = on_error == "deny"
-    status, body = await readiness(stack)
-    assert status == 200
+    # the first ping opens the connection within the 100 ms budget: on a loaded machine it can miss,
+    # and the probe then rightly says not-ready; what matters is that it becomes ready
+    body = await wait_for_readiness(stack, 200)
     assert ("redis" in body["checks"]) is required
     redis_server.pause()  # hung, not refused: the probe must still answer promptly
     try:
