@@ -8,8 +8,9 @@ enforce policies, and only reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.dialects.base import Operation
 from gateway.policy.cache import Memo, principal_key
@@ -28,6 +29,8 @@ from gateway.policy.policies import Policies
 from gateway.policy.scope import RecordScope
 from gateway.principal import Principal
 from gateway.ratelimit.base import Limit
+
+V = TypeVar("V")
 
 _MAX_NAME = 100
 
@@ -75,15 +78,7 @@ class PolicySet:
 
     def evaluate(self, principal: Principal, upstream: str, operations: Sequence[Operation]) -> Decision:
         """Memoised by (``principal_key``, upstream, operations): equal keys read equal inputs."""
-        key = (principal_key(principal), upstream, tuple(operations))
-        try:
-            decision = self._decisions.get(key)
-        except TypeError:  # an operation built with unhashable parts: decide without the memo
-            return self._evaluate(principal, upstream, operations)
-        if decision is None:
-            decision = self._evaluate(principal, upstream, operations)
-            self._decisions.put(key, decision)
-        return decision
+        return _remembered(self._decisions, self._evaluate, principal, upstream, operations)
 
     def _evaluate(self, principal: Principal, upstream: str, operations: Sequence[Operation]) -> Decision:
         applicable = self.applicable(principal, upstream)
@@ -107,15 +102,7 @@ class PolicySet:
         """Folded field names the answer must not carry: for every entity the request touches, the fields
         an enforce policy denies and the dialect's sensitive fields no enforce policy allows. An opaque
         operation counts as touching every entity the policies name. Memoised as ``evaluate`` is."""
-        key = (principal_key(principal), upstream, tuple(operations))
-        try:
-            denied = self._denied.get(key)
-        except TypeError:  # an operation built with unhashable parts: compute without the memo
-            return self._denied_fields(principal, upstream, operations)
-        if denied is None:
-            denied = self._denied_fields(principal, upstream, operations)
-            self._denied.put(key, denied)
-        return denied
+        return _remembered(self._denied, self._denied_fields, principal, upstream, operations)
 
     def _denied_fields(
         self, principal: Principal, upstream: str, operations: Sequence[Operation]
@@ -254,3 +241,23 @@ def _safe(text: str) -> str:
     """Client-chosen names go into error bodies and headers: printable ASCII only, bounded length."""
     cleaned = "".join(c if " " <= c <= "~" else "?" for c in text)
     return cleaned if len(cleaned) <= _MAX_NAME else cleaned[: _MAX_NAME - 3] + "..."
+
+
+def _remembered(
+    memo: Memo[V],
+    compute: Callable[[Principal, str, Sequence[Operation]], V],
+    principal: Principal,
+    upstream: str,
+    operations: Sequence[Operation],
+) -> V:
+    """``compute``'s answer, kept in ``memo`` under (``principal_key``, upstream, operations); operations
+    built with unhashable parts are computed without the memo."""
+    key = (principal_key(principal), upstream, tuple(operations))
+    try:
+        found = memo.get(key)
+    except TypeError:
+        return compute(principal, upstream, operations)
+    if found is None:
+        found = compute(principal, upstream, operations)
+        memo.put(key, found)
+    return found
