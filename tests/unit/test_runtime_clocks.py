@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from gateway.app import build_runtime
+from gateway.clock import ManualClock
 from gateway.config.loader import load_config_text
 from gateway.observability.metrics import GatewayMetrics
 from gateway.proxy.breaker import HALF_OPEN, OPEN
 from gateway.ratelimit.base import Limit
+from gateway.runtime import Runtime
 
 CONFIG = """\
 identity:
@@ -26,24 +31,27 @@ upstreams:
 """
 
 
-async def test_the_breaker_cooldown_runs_on_the_monotonic_clock() -> None:
-    wall = {"now": 2_000_000_000.0}
-    ticks = {"now": 100.0}
+@asynccontextmanager
+async def runtime_on(config: str) -> AsyncIterator[tuple[Runtime, ManualClock, ManualClock]]:
+    """A runtime of ``config`` with hand-driven clocks: (runtime, wall, monotonic)."""
+    wall, ticks = ManualClock(2_000_000_000.0), ManualClock(100.0)
     runtime = await build_runtime(
-        load_config_text(CONFIG, "gateway.yaml"),
-        GatewayMetrics(),
-        lambda: wall["now"],
-        monotonic=lambda: ticks["now"],
+        load_config_text(config, "gateway.yaml"), GatewayMetrics(), wall, monotonic=ticks
     )
     try:
-        breaker = runtime.upstreams["espo"].breaker
-        assert breaker.record("0", 401, probe=False) == "opened"
-        wall["now"] += 3600  # the wall clock jumps an hour: the cooldown has not run
-        assert breaker.state("0") == OPEN
-        ticks["now"] += 30
-        assert breaker.state("0") == HALF_OPEN
+        yield runtime, wall, ticks
     finally:
         await runtime.close()
+
+
+async def test_the_breaker_cooldown_runs_on_the_monotonic_clock() -> None:
+    async with runtime_on(CONFIG) as (runtime, wall, ticks):
+        breaker = runtime.upstreams["espo"].breaker
+        assert breaker.record("0", 401, probe=False) == "opened"
+        wall.advance(3600)  # the wall clock jumps an hour: the cooldown has not run
+        assert breaker.state("0") == OPEN
+        ticks.advance(30)
+        assert breaker.state("0") == HALF_OPEN
 
 
 LOOKUP_CONFIG = """\
@@ -68,48 +76,28 @@ lookups:
 
 
 async def test_limiter_refills_on_the_monotonic_clock() -> None:
-    wall = {"now": 2_000_000_000.0}
-    ticks = {"now": 100.0}
-    runtime = await build_runtime(
-        load_config_text(CONFIG, "gateway.yaml"),
-        GatewayMetrics(),
-        lambda: wall["now"],
-        monotonic=lambda: ticks["now"],
-    )
-    try:
+    async with runtime_on(CONFIG) as (runtime, wall, ticks):
         one_per_minute = [Limit(key="k", rate_per_second=1 / 60, burst=1, name="slow")]
         assert (await runtime.limiter.hit(one_per_minute, 1)).allowed
-        wall["now"] += 3600  # an hour of wall time refills nothing
+        wall.advance(3600)  # an hour of wall time refills nothing
         assert not (await runtime.limiter.hit(one_per_minute, 1)).allowed
-        ticks["now"] += 60
+        ticks.advance(60)
         assert (await runtime.limiter.hit(one_per_minute, 1)).allowed
-    finally:
-        await runtime.close()
 
 
 async def test_look_up_answers_expire_on_the_monotonic_clock() -> None:
-    wall = {"now": 2_000_000_000.0}
-    ticks = {"now": 100.0}
-    runtime = await build_runtime(
-        load_config_text(LOOKUP_CONFIG, "gateway.yaml"),
-        GatewayMetrics(),
-        lambda: wall["now"],
-        monotonic=lambda: ticks["now"],
-    )
     fetches: list[int] = []
 
     async def fetch() -> tuple[str, ...]:
         fetches.append(1)
         return ("42",)
 
-    try:
+    async with runtime_on(LOOKUP_CONFIG) as (runtime, wall, ticks):
         cache = runtime.people.caches["civi"]
         assert await cache.get("a@example.org", fetch) == ("42",)
-        wall["now"] += 3600
+        wall.advance(3600)
         assert await cache.get("a@example.org", fetch) == ("42",)
         assert len(fetches) == 1, "a wall-clock jump expired a look-up answer"
-        ticks["now"] += 121
+        ticks.advance(121)
         await cache.get("a@example.org", fetch)
         assert len(fetches) == 2
-    finally:
-        await runtime.close()
