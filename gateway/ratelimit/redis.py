@@ -1,10 +1,12 @@
 """GCRA shared across gateway replicas through Redis: one atomic Lua script per request.
 
-The requests that reach the limiter in one turn of the event loop go to Redis together, as one pipeline of
-EVALSHA calls (one per request, each atomic on the server, in arrival order): one round trip and one pooled
-connection for all of them, instead of one each. Each request's wait is still bounded by ``timeout_ms``;
-a failed or timed-out pipeline fails every request in it the way a failed call did (LimiterUnavailable),
-and each then follows ``on_error``. Redis Cluster keeps one call per request.
+The requests that reach the limiter in one turn of the event loop go to Redis together (one EVALSHA per
+request, each atomic on the server, in arrival order): one write and one round trip for all of them. Each
+request's wait is bounded by ``timeout_ms``; a failed or timed-out batch fails every request in it the way a
+failed call did (LimiterUnavailable), and each then follows ``on_error``. One server (``redis://``,
+``rediss://``, ``unix://``) is written to directly on one connection (:mod:`gateway.ratelimit.direct`);
+Sentinel, a URL option that path does not take, and an injected client go through redis-py's pipeline
+(:mod:`gateway.ratelimit.pipelined`); Redis Cluster keeps one call per request.
 
 The script reads the server's ``TIME`` (replicas with skewed clocks agree; Redis 7 replicates a script's
 effects, so a non-deterministic command before a write is allowed), checks every key of the request and
@@ -14,8 +16,9 @@ bucket is full again, so Redis holds only buckets that still matter.
 URLs (``timeout_ms`` bounds connect, each socket operation and each whole call):
 
 - ``redis://[[user]:[password]@]host[:port][/db]``, ``rediss://...`` (TLS), ``unix:///path/to.sock?db=0``:
-  one server, through a blocking pool of ``max_connections`` (a request waits for a free connection up to
-  the timeout instead of failing at once).
+  one server, on one connection, with the options ``db``, ``client_name`` and redis-py's ``ssl_*`` ones
+  (read by redis-py's URL parser). Any other redis-py URL option sends the URL to redis-py's client, a
+  blocking pool of ``max_connections`` (a request waits for a free connection up to the timeout).
 - ``redis+cluster://[[user]:[password]@]host:port`` (``rediss+cluster://`` for TLS): Redis Cluster through
   ``redis.asyncio.cluster.RedisCluster``, any node as the seed. All keys of one request must hash to one
   slot: build them with :func:`gateway.ratelimit.base.limit_key`, whose ``{principal}`` hash tag does that,
@@ -46,7 +49,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult, check_request, unlimited
+from gateway.ratelimit.direct import DirectScript
 from gateway.ratelimit.pipelined import Pipelined
+from gateway.ratelimit.resp import Target, target_from_url
 from gateway.redisurl import parse_sentinel_url
 
 # KEYS[i]: the buckets; ARGV[3i-2], ARGV[3i-1], ARGV[3i]: emission interval (microseconds), burst and cost
@@ -112,8 +117,9 @@ class RedisLimiter:
     """A :class:`~gateway.ratelimit.base.Limiter` on Redis; every failure surfaces as LimiterUnavailable.
 
     ``client`` (a ready ``redis.asyncio`` Redis or RedisCluster) replaces ``url``; the limiter then does not
-    close it. Each call is bounded by ``timeout_ms`` with ``asyncio.timeout`` (not ``wait_for``, which on
-    Python 3.11 runs every call in a task of its own).
+    close it. The direct path bounds each batch with one timer; through redis-py each call is bounded by
+    ``timeout_ms`` with ``asyncio.timeout`` (not ``wait_for``, which on Python 3.11 runs every call in a task
+    of its own).
     """
 
     def __init__(
@@ -130,8 +136,13 @@ class RedisLimiter:
         self.prefix = prefix
         self.timeout_s = timeout_ms / 1000
         self._closers: list[Callable[[], Awaitable[None]]] = []
-        self._client: Any
-        if client is not None:
+        self._client: Any = None
+        self._direct: DirectScript | None = None
+        target = self._direct_target(url) if client is None else None
+        if target is not None:
+            self._direct = DirectScript(target, GCRA_SHA, GCRA_SCRIPT, self.timeout_s)
+            self._closers.append(self._direct.close)
+        elif client is not None:
             self._client = client
         else:
             self._client = self._connect(url, max_connections)
@@ -149,8 +160,11 @@ class RedisLimiter:
         args: list[str | int] = []
         for limit, charge in zip(limits, costs, strict=True):
             args += [repr(limit.interval * 1_000_000), limit.burst, charge]
-        call = self._run_script(keys, args) if self._cluster else self._pipelined.call(keys, args)
-        reply = await self._bounded(call)
+        if self._direct is not None:  # bounded and failed by the batch it goes in
+            reply: Any = await self._direct.call(keys, args)
+        else:
+            call = self._run_script(keys, args) if self._cluster else self._pipelined.call(keys, args)
+            reply = await self._bounded(call)
         allowed, index, remaining, reset_us, retry_us = (int(value) for value in reply)
         return LimitResult(
             allowed=bool(allowed),
@@ -163,6 +177,8 @@ class RedisLimiter:
 
     async def ping(self) -> bool:
         try:
+            if self._direct is not None:
+                return await self._direct.command(b"PING") == b"PONG"
             return bool(await self._bounded(self._client.ping()))
         except LimiterUnavailable:
             return False
@@ -189,11 +205,13 @@ class RedisLimiter:
         except _BACKEND_ERRORS as exc:
             raise _unavailable(exc) from exc
 
+    @staticmethod
+    def _direct_target(url: str) -> Target | None:
+        scheme = _scheme(url)
+        return target_from_url(url) if scheme in ("redis", "rediss", "unix") else None
+
     def _connect(self, url: str, max_connections: int) -> Redis | RedisCluster:
-        scheme, separator, _ = url.partition("://")
-        scheme = scheme.lower()
-        if not separator or not _SCHEME.fullmatch(scheme):
-            raise ValueError("a Redis URL must start with a scheme such as redis://")  # never echo the URL
+        scheme = _scheme(url)
         timeouts: dict[str, Any] = {
             "socket_timeout": self.timeout_s,
             "socket_connect_timeout": self.timeout_s,
@@ -235,6 +253,14 @@ class RedisLimiter:
             f"unsupported Redis URL scheme {scheme!r} (redis, rediss, unix, redis+cluster, "
             "rediss+cluster, redis+sentinel, rediss+sentinel)"
         )
+
+
+def _scheme(url: str) -> str:
+    scheme, separator, _ = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or not _SCHEME.fullmatch(scheme):
+        raise ValueError("a Redis URL must start with a scheme such as redis://")  # never echo the URL
+    return scheme
 
 
 def _unavailable(exc: BaseException) -> LimiterUnavailable:

@@ -98,6 +98,13 @@ class RedisServer:
         self._process.wait(timeout=START_TIMEOUT_S)
         self._process = None
 
+    def crash(self) -> None:
+        """SIGKILL as it is, paused or not: a paused server dies with its clients' commands unanswered."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=START_TIMEOUT_S)
+            self._process = None
+
     def restart(self) -> None:
         """A fresh, empty server on the same port."""
         self.stop()
