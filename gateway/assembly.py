@@ -17,6 +17,7 @@ from gateway.policy.engine import PolicySet
 from gateway.proxy.breaker import CredentialBreaker
 from gateway.proxy.client import make_session
 from gateway.proxy.guard import ConcurrencyGuard
+from gateway.proxy.pool import Pool
 from gateway.proxy.upstream import Upstream
 from gateway.ratelimit.base import Limiter
 from gateway.ratelimit.fallback import FallbackLimiter, OnError
@@ -51,6 +52,7 @@ def build_upstreams(
             dialect=build_dialect(up),
             signer=build_signer(up),
             session=make_session(up),
+            pool=Pool(up),
             guard=ConcurrencyGuard(up.max_concurrency, up.queue_size, up.queue_timeout_seconds),
             breaker=CredentialBreaker(up.breaker_failures, up.breaker_cooldown_seconds, monotonic),
         )

@@ -105,11 +105,10 @@ async def send(
             started = now()
             try:
                 response, fwd = await forward(
-                    upstream.session,
-                    up.origin,
+                    upstream.pool,
+                    up,
                     out,
                     request,
-                    max_body=up.max_body_bytes,
                     extra_headers=extra,
                     clock=now,
                     plan=plan,

@@ -44,4 +44,5 @@ class Runtime:
         if close_limiter:
             await self.limiter.close()
         for up in self.upstreams.values():
+            await up.pool.close()
             await up.session.close()

@@ -10,13 +10,13 @@ bounded by a chunk plus the longest injected value).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.answers.encoding import Decoder, decoder_for
-from gateway.answers.errors import AnswerTooLarge, AnswerUnreadable
+from gateway.answers.errors import AnswerBroken, AnswerTooLarge, AnswerUnreadable
 from gateway.answers.fields import FieldFilter
 from gateway.answers.guard import CredentialGuard
 from gateway.answers.headers import PublicUrl, answer_headers
@@ -24,6 +24,24 @@ from gateway.answers.headers import PublicUrl, answer_headers
 CHUNK = 64 * 1024
 BUFFER_LIMIT = 256 * 1024
 """Answers that need no field filter are buffered up to this size, streamed beyond."""
+
+
+class UpstreamAnswer(Protocol):
+    """The upstream's answer once its head arrived (gateway/proxy/connection.py); the body is read with
+    ``read_all`` or ``read_chunk`` (``b""`` at its end), either raising AnswerBroken or TimeoutError."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def method(self) -> str: ...
+    async def read_all(self) -> bytes: ...
+    async def read_chunk(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +62,7 @@ class Relayed:
 
 
 async def relay(
-    upstream: aiohttp.ClientResponse, request: web.Request, plan: AnswerPlan, extra: CIMultiDict[str]
+    upstream: UpstreamAnswer, request: web.Request, plan: AnswerPlan, extra: CIMultiDict[str]
 ) -> Relayed:
     """GatewayError (in the client's dialect, by the caller) when the answer cannot be made safe before
     its headers are sent; a cut connection when that happens while streaming."""
@@ -70,16 +88,16 @@ async def relay(
     return await _stream(upstream, request, decoder, plan.guard, headers)
 
 
-async def _read(upstream: aiohttp.ClientResponse, decoder: Decoder, limit: int) -> bytes:
+async def _read(upstream: UpstreamAnswer, decoder: Decoder, limit: int) -> bytes:
     length = upstream.content_length
     if length is not None and length > limit and upstream.method != "HEAD":
         raise _too_large(limit)
     if length is not None and length <= limit and decoder.plain:
         # the parser delivers at most Content-Length bytes, and a plain body decodes to itself
-        return await upstream.content.read()
+        return await upstream.read_all()
     pieces: list[bytes] = []
     size = 0
-    async for chunk in upstream.content.iter_chunked(CHUNK):
+    while chunk := await upstream.read_chunk():
         for piece in decoder.feed(chunk):
             size += len(piece)
             if size > limit:
@@ -101,7 +119,7 @@ def _too_large(limit: int) -> AnswerTooLarge:
 
 
 async def _stream(
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamAnswer,
     request: web.Request,
     decoder: Decoder,
     guard: CredentialGuard,
@@ -112,7 +130,7 @@ async def _stream(
     scrubber = guard.stream()
     sent = 0
     try:
-        async for chunk in upstream.content.iter_chunked(CHUNK):
+        while chunk := await upstream.read_chunk():
             for piece in decoder.feed(chunk):
                 out = scrubber.feed(piece)
                 if out:
@@ -123,7 +141,7 @@ async def _stream(
         if out:
             await stream.write(out)
             sent += len(out)
-    except (TimeoutError, aiohttp.ClientError, AnswerUnreadable):
+    except (TimeoutError, AnswerBroken, AnswerUnreadable):
         # The headers are sent: cut the connection so the client sees a broken body, never a short one.
         if request.transport is not None:
             request.transport.close()

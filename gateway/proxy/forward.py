@@ -1,4 +1,4 @@
-"""Send the signed request upstream and stream the answer back to the client."""
+"""Send the signed request upstream over the upstream's pool and relay the answer back to the client."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gateway.answers.errors import AnswerBroken
 from gateway.answers.relay import AnswerPlan, relay
+from gateway.config.model import UpstreamConfig
 from gateway.errors import BadGateway, GatewayTimeout, PayloadTooLarge
+from gateway.proxy.pool import Pool
+from gateway.proxy.request_head import request_head, request_target
+from gateway.proxy.sending import send
 from gateway.signers.base import OutboundRequest
 
 CHUNK = 64 * 1024
@@ -59,55 +64,54 @@ async def _limited(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[by
         yield chunk
 
 
-def request_payload(out: OutboundRequest, request: web.Request, max_body: int) -> object:
+def request_payload(
+    out: OutboundRequest, request: web.Request, max_body: int
+) -> tuple[bytes | None, AsyncIterator[bytes] | None]:
+    """The body as bytes (what the signer produced), or the client's body to stream, or neither."""
     if out.form is not None:
         out.headers["Content-Type"] = "application/x-www-form-urlencoded"
-        return form_encode(out.form).encode()
+        return form_encode(out.form).encode(), None
     if out.body is not None:
-        return out.body
+        return out.body, None
     if request.body_exists:
         if request.content_length is not None and request.content_length > max_body:
             raise PayloadTooLarge("request body is too large")
-        return _limited(request.content, max_body)
-    return None
+        return None, _limited(request.content, max_body)
+    return None, None
 
 
 async def forward(
-    session: aiohttp.ClientSession,
-    origin: str,
+    pool: Pool,
+    config: UpstreamConfig,
     out: OutboundRequest,
     request: web.Request,
     *,
-    max_body: int,
     extra_headers: CIMultiDict[str],
     clock: Callable[[], float],
     plan: AnswerPlan,
 ) -> tuple[web.StreamResponse, Forwarded]:
     """Never follows a redirect: the answer, redirects included, goes through ``plan`` to the client."""
     out.headers["Accept-Encoding"] = "identity"  # the gateway must read what the CRM answers
-    data = request_payload(out, request, max_body)
+    body, stream = request_payload(out, request, config.max_body_bytes)
+    target = request_target(config.origin, out.path, form_encode(out.query) if out.query else "")
+    head = request_head(
+        out.method,
+        target,
+        pool.host_header,
+        out.headers,
+        None if body is None else len(body),
+        chunked=stream is not None,
+    )
+    if body:
+        head += body
     started = clock()
+    conn = await send(pool, out.method, head, stream)
     try:
-        upstream = await session.request(
-            out.method,
-            upstream_url(origin, out),
-            headers=out.headers,
-            data=data,
-            allow_redirects=False,
-            compress=None,
-        )
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise GatewayTimeout("the CRM did not answer in time") from None
-    except PayloadTooLarge:
-        raise
-    except (aiohttp.ClientError, OSError):
-        raise BadGateway("the CRM could not be reached") from None
-    try:
-        relayed = await relay(upstream, request, plan, extra_headers)
+        relayed = await relay(conn, request, plan, extra_headers)
         return relayed.response, Forwarded(relayed.status, clock() - started, relayed.bytes_out)
-    except (TimeoutError, aiohttp.ServerTimeoutError):
+    except TimeoutError:
         raise GatewayTimeout("the CRM did not answer in time") from None
-    except aiohttp.ClientError:
+    except AnswerBroken:
         raise BadGateway("the CRM connection failed") from None
     finally:
-        upstream.release()
+        pool.release(conn)

@@ -1,5 +1,5 @@
 """One CRM as requests meet it: its settings, the dialect and signer built from them, its connection
-pool, concurrency guard and credential breaker (built by gateway/assembly.py, swapped whole on reload)."""
+pools, concurrency guard and credential breaker (built by gateway/assembly.py, swapped whole on reload)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from gateway.config.model import UpstreamConfig
 from gateway.dialects.base import Dialect
 from gateway.proxy.breaker import CredentialBreaker
 from gateway.proxy.guard import ConcurrencyGuard
+from gateway.proxy.pool import Pool
 from gateway.signers.base import Signer
 
 
@@ -20,5 +21,8 @@ class Upstream:
     dialect: Dialect
     signer: Signer
     session: aiohttp.ClientSession
+    """aiohttp's pool: look-ups the gateway makes itself (gateway/acting.py)."""
+    pool: Pool
+    """Proxy mode's own keep-alive connections (gateway/proxy/pool.py)."""
     guard: ConcurrencyGuard
     breaker: CredentialBreaker
