@@ -27,6 +27,7 @@ def tls_context() -> ssl.SSLContext:
 
 class Pool:
     __slots__ = (
+        "_all",
         "_idle",
         "_limit",
         "_loop",
@@ -55,6 +56,7 @@ class Pool:
         self.timeouts = config.timeouts
         self._open = 0
         self._idle: list[tuple[Connection, float]] = []
+        self._all: set[Connection] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -92,6 +94,7 @@ class Pool:
             self._open -= 1
             self._wake_one()
             raise
+        self._all.add(conn)
         return conn
 
     def _idle_connection(self, loop: asyncio.AbstractEventLoop) -> Connection | None:
@@ -134,6 +137,7 @@ class Pool:
 
     def _drop(self, conn: Connection) -> None:
         conn.close()
+        self._all.discard(conn)
         self._open -= 1
 
     def _wake_one(self) -> None:
@@ -158,6 +162,7 @@ class Pool:
             self._sweeper = self._loop.call_at(keep[0][1] + KEEPALIVE, self._sweep)
 
     async def close(self) -> None:
+        """Every connection closed, those still serving a request too (as aiohttp's session closes)."""
         self.closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -165,6 +170,8 @@ class Pool:
         for conn, _ in self._idle:
             self._drop(conn)
         self._idle.clear()
+        for conn in self._all:
+            conn.close()  # busy: its request fails, and the release drops it
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -39,7 +39,7 @@ def request_head(
     lines = [f"{name}: {value}" for name, value in headers.items()]
     if _CONTROL.search(target) or _CONTROL.search("\t".join(lines)) or _CONTROL.search(method):
         raise BadGateway(
-            "the request for the CRM carries a control character in a header", reason="bad-request-head"
+            "the request for the CRM carries a control character in a header", reason="bad-outbound-header"
         )
     if "Host" not in headers:
         lines.insert(0, f"Host: {host}")

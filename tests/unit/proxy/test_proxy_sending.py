@@ -180,6 +180,17 @@ async def test_idle_connections_expire_and_close_closes_them(monkeypatch: pytest
             await fetch(pool)
 
 
+async def test_closing_the_pool_cuts_a_request_still_in_flight() -> None:
+    async with raw_upstream(stall()) as up:  # type: ignore[arg-type]
+        pool = Pool(config_for(up.origin))
+        slow = asyncio.create_task(fetch(pool))
+        while not up.seen:
+            await asyncio.sleep(0.01)
+        await pool.close()
+        with pytest.raises(BadGateway, match="closed the connection"):
+            await slow
+
+
 async def test_a_slow_reader_pauses_the_upstream_and_memory_stays_bounded() -> None:
     size = 8 * 1024 * 1024
 
