@@ -148,6 +148,21 @@ def test_a_restarted_redis_is_used_again_without_an_error(run: Run, redis_server
     assert [r.remaining for r in run(scenario)] == [4, 4, 3]  # the new server starts empty
 
 
+def test_a_connection_the_server_kills_is_replaced(run: Run, redis_server: RedisServer) -> None:
+    async def scenario() -> list[LimitResult]:
+        limiter = RedisLimiter(redis_server.url, timeout_ms=2000)
+        try:
+            results = [await limiter.hit([limit(burst=5)], 1)]
+            for _ in range(2):  # the loop has not seen the kill when the next call is sent
+                assert admin(redis_server.port).client_kill_filter(_type="normal", skipme=True) == 1
+                results.append(await limiter.hit([limit(burst=5)], 1))
+            return results
+        finally:
+            await limiter.close()
+
+    assert [r.remaining for r in run(scenario)] == [4, 3, 2]  # each charged once
+
+
 def test_close_closes_the_connection_and_refuses_later_calls(run: Run, redis_server: RedisServer) -> None:
     client_names: list[list[str]] = []
 
