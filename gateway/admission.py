@@ -12,6 +12,7 @@ from typing import NamedTuple
 from multidict import CIMultiDict
 
 from gateway.acting import resolve_identity
+from gateway.admission_memo import Plan, dropped_params, template_of
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import Forbidden, RateLimited
 from gateway.exchange import Exchange
@@ -68,16 +69,53 @@ async def admit(
     client's answer carries whatever happens (X-Request-ID, RateLimit)."""
     await read_body(up, view)
     principal = await authenticate(rt, view, ex)
+    memo = rt.admissions
+    drop = dropped_params(up.dialect.credential_params)
+    key = memo.key(up.config.name, drop, view, principal, origin.front_proxy)
+    plan = memo.get(key, principal) if key is not None else None
+    if plan is not None:
+        return await _admit_again(rt, up, plan, ex, extra, origin)
     selection = rt.identities.select(principal, up.config.name)
     operations = up.dialect.identify(view)
     ex.operations = operations
     authorize(rt, principal, up, operations, ex)
-    apply_record_scopes(
-        up.dialect, view, operations, rt.policies.scopes_for(principal, up.config.name), principal
-    )
+    scopes = rt.policies.scopes_for(principal, up.config.name)
+    apply_record_scopes(up.dialect, view, operations, scopes, principal)
     acting = await act_as(rt, principal, up, selection, ex)
     extra.extend(await rate_limit(rt, principal, up, operations, ex, acting.person))
     out = prepare(up, view, ex, origin)
+    if key is not None and not selection.pending and not scopes:
+        shadow = tuple(ex.shadow)
+        memo.put(
+            key, Plan(principal, acting, tuple(operations), ex.decision, ex.rule, shadow, template_of(out))
+        )
+    return _signed(rt, up, principal, acting, operations, out, origin)
+
+
+async def _admit_again(
+    rt: Runtime, up: Upstream, plan: Plan, ex: Exchange, extra: CIMultiDict[str], origin: Origin
+) -> Admitted:
+    """A request the memo has a plan for: what the skipped stages would record, then every stage that can
+    answer differently for the same request (rate limits here; signing, and after admit the breaker)."""
+    operations = list(plan.operations)
+    ex.operations = operations
+    ex.decision, ex.rule, ex.shadow = plan.decision, plan.rule, list(plan.shadow)
+    acting = plan.acting
+    ex.acting_as = acting.label
+    extra.extend(await rate_limit(rt, plan.principal, up, operations, ex, acting.person))
+    out = plan.outbound(ex.request_id, origin.client_ip, origin.scheme, origin.host)
+    return _signed(rt, up, plan.principal, acting, operations, out, origin)
+
+
+def _signed(
+    rt: Runtime,
+    up: Upstream,
+    principal: Principal,
+    acting: ActingAs,
+    operations: list[Operation],
+    out: OutboundRequest,
+    origin: Origin,
+) -> Admitted:
     unsigned = (list(out.query), out.form) if origin.front_proxy else None
     up.signer.sign(out, acting.identity, rt.clock())
     moved = unsigned is not None and (unsigned != (out.query, out.form) or out.body is not None)

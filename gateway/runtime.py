@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.admission_memo import AdmissionMemo
 from gateway.auth.authenticator import Authenticator
 from gateway.config.model import GatewayConfig
 from gateway.identities import IdentityMap
@@ -36,6 +37,9 @@ class Runtime:
     monotonic: Callable[[], float] = time.monotonic
     """Every duration: request and upstream timings, breaker cooldowns, limiter refills, look-up TTLs."""
     people: PersonResolver = field(default_factory=lambda: PersonResolver({}, time.monotonic))
+    admissions: AdmissionMemo = field(default_factory=AdmissionMemo)
+    """What ``admit()`` concluded for requests it has seen (gateway/admission_memo.py); dropped on reload
+    with the runtime."""
 
     async def close(self, *, close_limiter: bool = True, close_authenticator: bool = True) -> None:
         self.access_log.flush()  # the lines of the turn that closes it

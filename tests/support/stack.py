@@ -291,7 +291,9 @@ async def start_stack(
     issuer_keys: str = "",
     monotonic: Callable[[], float] = time.monotonic,
     clock: Callable[[], float] = time.time,
+    before_start: Callable[[web.Application], object] | None = None,
 ) -> Stack:
+    """``before_start``: called with the app before it serves (a Reloader must be made then)."""
     # No aiohttp access log anywhere: the gateway serves with access_log=None, and a sandbox's own log
     # (the CRM's) naturally shows the keys the gateway sent it.
     civi = await aiohttp_server(build_civicrm_app(civi_config or civi_sandbox_config()), access_log=None)
@@ -315,5 +317,7 @@ async def start_stack(
     config_file.write_text(text)
     config = load_config_text(text, str(config_file), {**ENV, **(environ or {})})
     app = build_app(config, clock=clock, monotonic=monotonic)
+    if before_start is not None:
+        before_start(app)
     client = await aiohttp_client(await aiohttp_server(app, access_log=None))
     return Stack(client=client, app=app, civi=civi, espo=espo, key=key, config=config)
