@@ -6,7 +6,7 @@ for a front proxy) stays in that entry point."""
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
 from multidict import CIMultiDict
@@ -22,6 +22,7 @@ from gateway.limits import limits_for_request
 from gateway.principal import Principal
 from gateway.proxy.outbound import build_outbound
 from gateway.proxy.upstream import Upstream
+from gateway.ratelimit.base import Limit
 from gateway.ratelimit.headers import ratelimit_headers
 from gateway.runtime import Runtime
 from gateway.scoping import apply_record_scopes
@@ -82,13 +83,16 @@ async def admit(
     scopes = rt.policies.scopes_for(principal, up.config.name)
     apply_record_scopes(up.dialect, view, operations, scopes, principal)
     acting = await act_as(rt, principal, up, selection, ex)
-    extra.extend(await rate_limit(rt, principal, up, operations, ex, acting.person))
+    settings = rt.config.ratelimit
+    charged = limits_for_request(rt.policies, settings, principal, up.config.name, operations, acting.person)
+    extra.extend(await rate_limit(rt, charged, ex))
     out = prepare(up, view, ex, origin)
     if key is not None and not selection.pending and not scopes:
-        shadow = tuple(ex.shadow)
-        memo.put(
-            key, Plan(principal, acting, tuple(operations), ex.decision, ex.rule, shadow, template_of(out))
+        shadow, limits = tuple(ex.shadow), tuple(charged)
+        plan = Plan(
+            principal, acting, tuple(operations), ex.decision, ex.rule, shadow, limits, template_of(out)
         )
+        memo.put(key, plan)
     return _signed(rt, up, principal, acting, operations, out, origin)
 
 
@@ -102,7 +106,7 @@ async def _admit_again(
     ex.decision, ex.rule, ex.shadow = plan.decision, plan.rule, list(plan.shadow)
     acting = plan.acting
     ex.acting_as = acting.label
-    extra.extend(await rate_limit(rt, plan.principal, up, operations, ex, acting.person))
+    extra.extend(await rate_limit(rt, plan.charged, ex))
     out = plan.outbound(ex.request_id, origin.client_ip, origin.scheme, origin.host)
     return _signed(rt, up, plan.principal, acting, operations, out, origin)
 
@@ -152,16 +156,9 @@ async def act_as(
     return acting
 
 
-async def rate_limit(
-    rt: Runtime,
-    principal: Principal,
-    up: Upstream,
-    ops: list[Operation],
-    ex: Exchange,
-    person: str | None = None,
-) -> dict[str, str]:
-    """The RateLimit headers of the client's answer; RateLimited when a limit refuses."""
-    charged = limits_for_request(rt.policies, rt.config.ratelimit, principal, up.config.name, ops, person)
+async def rate_limit(rt: Runtime, charged: Sequence[tuple[Limit, int]], ex: Exchange) -> dict[str, str]:
+    """The RateLimit headers of the client's answer; RateLimited when a limit refuses. ``charged``: the
+    request's limits and their costs (``limits_for_request``)."""
     if not charged:
         return {}
     # one call: every limit is charged its own cost, all or nothing

@@ -23,6 +23,7 @@ from gateway.dialects.credentials import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES
 from gateway.identity.spec import ActingAs
 from gateway.policy.cache import Memo
 from gateway.principal import Principal
+from gateway.ratelimit.base import Limit
 from gateway.signers.base import OutboundRequest
 
 MEMO_SIZE = 4096
@@ -45,6 +46,8 @@ class Plan(NamedTuple):
     decision: str
     rule: str
     shadow: tuple[str, ...]
+    charged: tuple[tuple[Limit, int], ...]
+    """The rate limits the request is charged against, with their costs (still charged per request)."""
     template: OutboundRequest
     """The unsigned outbound request of the first such request (its PER_REQUEST headers included)."""
 

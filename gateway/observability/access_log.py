@@ -14,7 +14,9 @@ import math
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, TextIO
+from functools import partial
+from operator import attrgetter
+from typing import Any, Final, Protocol, TextIO
 
 from gateway.dialects.base import Operation
 from gateway.observability.jsonlines import dumps, redact_values, rfc3339_now
@@ -58,7 +60,7 @@ class AccessRecord:
     time: str = field(default_factory=rfc3339_now)
 
     def __post_init__(self) -> None:
-        self.route = self.route.split("?", 1)[0].split("#", 1)[0][:_MAX_ROUTE]
+        self.route = clean_route(self.route)
 
 
 def operation_strings(operations: Iterable[Operation]) -> tuple[str, ...]:
@@ -104,7 +106,7 @@ def access_fields(record: AccessRecord) -> dict[str, Any]:
 _QUOTE: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
 
 
-class _Unusual(Exception):
+class _Unusual(TypeError):
     """A field of a type the fast access-line writer does not handle: the generic encoder takes over."""
 
 
@@ -134,10 +136,47 @@ def _flag(value: object) -> str:
     raise _Unusual
 
 
-def _fast_line(record: AccessRecord) -> str:
-    """Exactly ``dumps(access_fields(record))`` for the usual field types, without the generic encoder
-    (the access line is written once per request); raises _Unusual for anything else."""
-    limiter = record.limiter
+class Outcome(Protocol):
+    """What the access line shows of the limiter's answer (a ``LimiterOutcome`` or the limiter's result)."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def remaining(self) -> int | None: ...
+    @property
+    def backend(self) -> str: ...
+
+
+def clean_route(route: str) -> str:
+    """The route as the access line shows it: a query string or fragment cut off, at most 2048 characters."""
+    return route.split("?", 1)[0].split("#", 1)[0][:_MAX_ROUTE]
+
+
+def fast_line(
+    time: str,
+    request_id: str,
+    method: str,
+    route: str,
+    principal: str | None,
+    issuer: str | None,
+    upstream: str | None,
+    acting_as: str | None,
+    operations: Iterable[str],
+    decision: str,
+    rule: str | None,
+    shadow: Iterable[str],
+    status: int,
+    duration_ms: float,
+    upstream_ms: float | None,
+    bytes_in: int,
+    bytes_out: int,
+    limiter: Outcome | None,
+    reason: str | None,
+    client_ip: str | None,
+) -> str:
+    """Exactly ``dumps(access_fields(record))`` of the record with these fields, for the usual field types,
+    without the generic encoder (the access line is written once per request); raises TypeError for
+    anything else. No redaction: see ``needs_redaction``."""
     if limiter is None:
         limiter_json = "null"
     else:
@@ -145,30 +184,43 @@ def _fast_line(record: AccessRecord) -> str:
             f'{{"allowed":{_flag(limiter.allowed)},"remaining":{_number(limiter.remaining)},'
             f'"backend":{_text(limiter.backend)}}}'
         )
-    operations = ",".join([_text(op) for op in record.operations])
-    shadow = ",".join([_text(rule) for rule in record.shadow])
+    ops = ",".join([_text(op) for op in operations])
+    rules = ",".join([_text(rule) for rule in shadow])
     return (
-        f'{{"time":{_text(record.time)},"request_id":{_text(record.request_id)},'
-        f'"method":{_text(record.method)},"route":{_text(record.route)},'
-        f'"principal":{_text(record.principal)},"issuer":{_text(record.issuer)},'
-        f'"upstream":{_text(record.upstream)},"acting_as":{_text(record.acting_as)},'
-        f'"operations":[{operations}],'
-        f'"decision":{_text(record.decision)},"rule":{_text(record.rule)},"shadow":[{shadow}],'
-        f'"status":{_number(record.status)},'
-        f'"duration_ms":{_number(_ms(record.duration_ms))},"upstream_ms":{_number(_ms(record.upstream_ms))},'
-        f'"bytes_in":{_number(record.bytes_in)},"bytes_out":{_number(record.bytes_out)},'
-        f'"limiter":{limiter_json},"reason":{_text(record.reason)},"client_ip":{_text(record.client_ip)}}}'
+        f'{{"time":{_text(time)},"request_id":{_text(request_id)},'
+        f'"method":{_text(method)},"route":{_text(route)},'
+        f'"principal":{_text(principal)},"issuer":{_text(issuer)},'
+        f'"upstream":{_text(upstream)},"acting_as":{_text(acting_as)},'
+        f'"operations":[{ops}],'
+        f'"decision":{_text(decision)},"rule":{_text(rule)},"shadow":[{rules}],'
+        f'"status":{_number(status)},'
+        f'"duration_ms":{_number(_ms(duration_ms))},"upstream_ms":{_number(_ms(upstream_ms))},'
+        f'"bytes_in":{_number(bytes_in)},"bytes_out":{_number(bytes_out)},'
+        f'"limiter":{limiter_json},"reason":{_text(reason)},"client_ip":{_text(client_ip)}}}'
     )
+
+
+_FIELDS: Final = attrgetter(
+    *("time", "request_id", "method", "route", "principal", "issuer", "upstream", "acting_as", "operations"),
+    *("decision", "rule", "shadow", "status", "duration_ms", "upstream_ms", "bytes_in", "bytes_out"),
+    *("limiter", "reason", "client_ip"),
+)
+"""A record's fields in ``fast_line``'s order."""
+
+
+def needs_redaction(line: str) -> bool:
+    """A JWT-shaped string or a registered secret shows in the line."""
+    return "eyJ" in line or SECRETS.in_json(line)
 
 
 def render_access_line(record: AccessRecord) -> str:
     """The record as one compact JSON line (no newline); registered secrets and JWT-shaped strings
     redacted."""
     try:
-        line = _fast_line(record)
+        line = fast_line(*_FIELDS(record))
     except (_Unusual, TypeError):
         line = dumps(access_fields(record))
-    if "eyJ" in line or SECRETS.in_json(line):
+    if needs_redaction(line):
         line = dumps(redact_values(access_fields(record)))
     return line
 
@@ -195,10 +247,14 @@ class AccessLogger:
         self._flush_soon = False
 
     def log(self, record: AccessRecord) -> None:
+        self.log_rendered(partial(render_access_line, record))
+
+    def log_rendered(self, render: Callable[[], str]) -> None:
+        """The line ``render()`` gives (a record's line, rendered without building the record first)."""
         if not self.enabled:
             return
         try:
-            self._pending.append(render_access_line(record))
+            self._pending.append(render())
         except Exception:
             self._failed(1)
             return

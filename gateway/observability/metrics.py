@@ -39,6 +39,7 @@ MALFORMED_KINDS: Final = frozenset(
 BREAKER_STATE_VALUES: Final[dict[str, int]] = {"closed": 0, "open": 1, "half-open": 2}
 
 LOOKUP_OUTCOMES = frozenset({"found", "none", "several", "error"})
+_RAW_SERIES_MAX = 4096
 
 
 class GatewayMetrics(MetricFamilies):
@@ -64,6 +65,11 @@ class GatewayMetrics(MetricFamilies):
         # Labelled children of the per-request metrics, by their (already bounded) label values:
         # ``.labels()`` validates and locks on every call. Never larger than the metrics' own series.
         self._request_series: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+        self._raw_series: dict[tuple[object, ...], tuple[Counter, Histogram, str]] = {}
+        """The same children by the values a request reported, before bounding: each bound is a pure
+        function of its value for one ``bounds`` (admitted values stay admitted), emptied when the bounds
+        change or it is full."""
+        self._raw_bounds = self.bounds
         self._upstream_series: dict[tuple[str, str], Histogram] = {}
         self._upstream_counters: dict[tuple[Counter, str], Counter] = {}
         self._load_gauges: dict[tuple[Gauge, str], Gauge] = {}
@@ -90,6 +96,35 @@ class GatewayMetrics(MetricFamilies):
     ) -> None:
         """A client request finished. ``entity``/``action`` are the route's own operation (None when
         the request was refused before it was identified)."""
+        if self._raw_bounds is not self.bounds:  # a reload widened the label sets
+            self._raw_bounds = self.bounds
+            self._raw_series.clear()
+        raw = (upstream, entity, action, decision, status, principal if self.principal_label else None)
+        known = type(status) is int  # 200 and 200.0 are one dict key, but not one status class
+        series = self._raw_series.get(raw) if known else None
+        if series is None:
+            series = self._series(upstream, entity, action, decision, status, principal)
+            if known:
+                if len(self._raw_series) >= _RAW_SERIES_MAX:
+                    self._raw_series.clear()
+                self._raw_series[raw] = series
+        series[0].inc()
+        series[1].observe(max(0.0, duration_s))
+        if bytes_in > 0:
+            self._upstream_counter(self.request_bytes, series[2]).inc(bytes_in)
+        if bytes_out > 0:
+            self._upstream_counter(self.response_bytes, series[2]).inc(bytes_out)
+
+    def _series(
+        self,
+        upstream: str | None,
+        entity: str | None,
+        action: str | None,
+        decision: str,
+        status: int | None,
+        principal: str | None,
+    ) -> tuple[Counter, Histogram, str]:
+        """The request counter and duration histogram children for these values, and the upstream label."""
         b = self.bounds
         up, sc = b.upstream(upstream), lb.status_class(status)
         values: tuple[str, ...] = (
@@ -107,12 +142,7 @@ class GatewayMetrics(MetricFamilies):
                 self.requests.labels(*values),
                 self.request_duration.labels(up, sc),
             )
-        series[0].inc()
-        series[1].observe(max(0.0, duration_s))
-        if bytes_in > 0:
-            self._upstream_counter(self.request_bytes, up).inc(bytes_in)
-        if bytes_out > 0:
-            self._upstream_counter(self.response_bytes, up).inc(bytes_out)
+        return series[0], series[1], up
 
     def observe_upstream(self, upstream: str, status: int | None, duration_s: float) -> None:
         """The upstream answered a forwarded request (``status`` None: no answer, e.g. a timeout)."""

@@ -116,9 +116,13 @@ def check_request(limits: Sequence[Limit], cost: Cost) -> list[int]:
         costs = list(cost)
         if len(costs) != len(limits):
             raise ValueError("give one cost, or one cost per limit")
-        if any(c < 1 for c in costs):
+        if costs and min(costs) < 1:
             raise ValueError("cost must be at least 1")
-    if len(limits) > 1 and len({limit.key for limit in limits}) != len(limits):
+    count = len(limits)
+    if count == 2:
+        if limits[0].key == limits[1].key:
+            raise ValueError("two limits of one request share a key")
+    elif count > 2 and len({limit.key for limit in limits}) != count:
         raise ValueError("two limits of one request share a key")
     return costs
 
@@ -161,11 +165,13 @@ def gcra(interval: float, burst: int, tat: float | None, now: float, cost: int) 
 
 def most_restrictive(verdicts: Sequence[Verdict]) -> int:
     """Index of the verdict to report: the longest refusal, else the fewest remaining (then longest reset)."""
-
-    def severity(item: tuple[int, Verdict]) -> tuple[int, float, float, int]:
-        index, verdict = item
-        if not verdict.allowed:
-            return (1, verdict.retry_after, 0.0, -index)
-        return (0, -verdict.remaining, verdict.reset, -index)
-
-    return max(enumerate(verdicts), key=severity)[0]
+    best, best_severity = 0, None
+    for index, verdict in enumerate(verdicts):
+        severity = (
+            (0, -verdict.remaining, verdict.reset, -index)
+            if verdict.allowed
+            else (1, verdict.retry_after, 0.0, -index)
+        )
+        if best_severity is None or severity > best_severity:
+            best, best_severity = index, severity
+    return best

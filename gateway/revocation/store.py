@@ -83,6 +83,8 @@ class MemoryStore:
         return self._entries.pop((kind, value), None) is not None
 
     async def lookup(self, targets: Sequence[tuple[str, str]]) -> list[Entry]:
+        if not self._entries:
+            return []
         now = self._clock()
         found = (self._entries.get(target) for target in targets)
         return [entry for entry in found if entry is not None and now < entry.expires_at]

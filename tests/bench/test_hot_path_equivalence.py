@@ -11,6 +11,9 @@ from urllib.parse import quote_plus, urlencode
 
 import pytest
 
+import gateway.exchange
+from gateway.dialects.base import Operation
+from gateway.exchange import Exchange, access_line, access_record
 from gateway.observability.access_log import (
     AccessRecord,
     LimiterOutcome,
@@ -20,6 +23,7 @@ from gateway.observability.access_log import (
 from gateway.observability.jsonlines import rfc3339_now
 from gateway.observability.redact import forget_secrets, register_secret
 from gateway.proxy.forward import form_encode
+from gateway.ratelimit.base import Limit, LimitResult
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +85,58 @@ def test_access_line_still_redacts_a_registered_secret() -> None:
     line = render_access_line(record(principal="user s3cr3t-value-123"))
     assert "s3cr3t" not in line
     assert json.loads(line)["principal"] == "user [REDACTED]"
+
+
+def exchange(**overrides: Any) -> Exchange:
+    fields: dict[str, Any] = {
+        "request_id": "5f0c9a1e2b3d4c5e",
+        "method": "GET",
+        "started": 0.0,
+        "client_ip": "127.0.0.1",
+        "upstream": "espo",
+        "route": "/api/v1/Lead",
+        "principal": "bench-integration",
+        "issuer": "https://idp.example.org",
+        "acting_as": "identities[0]",
+        "operations": [Operation("Lead", "read"), Operation("Email", "get", "chain:api.Email.get")],
+        "decision": "allow",
+        "rule": "p:entities.Lead.read",
+        "limiter": LimitResult(True, Limit("{k}:a", 10.0, 5, "a"), 4, 0.1, 0.0, "memory"),
+        "upstream_seconds": 0.0012345678,
+        "bytes_out": 394,
+    }
+    fields.update(overrides)
+    return Exchange(**fields)
+
+
+EXCHANGES = {
+    "typical": exchange(),
+    "refused early": exchange(
+        upstream=None, principal=None, issuer=None, acting_as=None, operations=[], rule="", limiter=None
+    ),
+    "shadow, reason, no upstream time": exchange(
+        shadow=["s:entities.Email.default"], reason="rate-limited", upstream_seconds=None
+    ),
+    "route with query and fragment": exchange(route="/api/v1/Lead?x=1#f" + "a" * 3000),
+    "quotes, controls and unicode": exchange(principal='sv"c\\x\n\t\x01', route="/api/v1/Lé\u2028ad"),
+    "JWT-shaped principal": exchange(principal="eyJhbGciOi.eyJzdWIi.sig"),
+    "registered secret": exchange(acting_as="user s3cr3t-value-123"),
+    "non-string principal": exchange(principal=42),
+    "bool bytes": exchange(bytes_out=True),
+}
+
+
+@pytest.mark.parametrize("case", EXCHANGES)
+@pytest.mark.parametrize("status", [200, 429, 200.0])
+def test_the_access_line_of_an_exchange_is_its_records_line(
+    case: str, status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_secret("s3cr3t-value-123")
+    monkeypatch.setattr(gateway.exchange, "rfc3339_now", lambda: "2024-05-01T12:00:00.123Z")
+    ex = EXCHANGES[case]
+    line = access_line(ex, status, 0.0054321)
+    assert line == render_access_line(access_record(ex, status, 0.0054321, "2024-05-01T12:00:00.123Z"))
+    assert "s3cr3t" not in line
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ import pytest
 
 import gateway.exchange
 from gateway.exchange import Exchange
-from gateway.observability.access_log import AccessRecord
 from tests.support.stack import Stack, start_stack
 
 POLICIES = {
@@ -51,15 +50,15 @@ async def stack(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> Sta
 
 @pytest.fixture
 def exchanges(monkeypatch: pytest.MonkeyPatch) -> list[Exchange]:
-    """Every finished request's exchange, seen where the access record is made from it."""
+    """Every finished request's exchange, seen where its access line is made from it."""
     seen: list[Exchange] = []
-    original = gateway.exchange.access_record
+    original = gateway.exchange.access_line
 
-    def spy(ex: Exchange, status: int, duration: float) -> AccessRecord:
+    def spy(ex: Exchange, status: int, duration: float) -> str:
         seen.append(ex)
         return original(ex, status, duration)
 
-    monkeypatch.setattr(gateway.exchange, "access_record", spy)
+    monkeypatch.setattr(gateway.exchange, "access_line", spy)
     return seen
 
 
