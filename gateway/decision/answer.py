@@ -20,6 +20,7 @@ _CANONICAL = {name.lower(): name for name in contract.SETTABLE}
 _NOT_REPLAYED = frozenset({"content-type", "content-length"})
 _SET_HEADERS = tuple(contract.set_header(name) for name in contract.SETTABLE)
 _REPLY_HEADERS = tuple((name, contract.reply_header(name)) for name in contract.REPLY)
+_NO_STORE = ("Cache-Control", "no-store")
 _QUERIES_REMEMBERED = 1024
 _QUERY_PAIRS_REMEMBERED = 16
 _QUERIES: dict[tuple[tuple[str, str], ...], str] = {}
@@ -49,7 +50,7 @@ def upstream_settings(out: OutboundRequest, client: CIMultiDict[str]) -> dict[st
     X-Requested-With), found by comparing the signed request with the client's own headers.
     GatewayError(decision-unsupported) when a header outside the contract changed."""
     settings: dict[str, str] = {}
-    for low in {name.lower() for name in (*out.headers.keys(), *client.keys())}:
+    for low in _compared(out.headers, client):
         if low in contract.FRONT_SETS:
             continue
         values, before = out.headers.getall(low, []), client.getall(low, [])
@@ -66,20 +67,32 @@ def upstream_settings(out: OutboundRequest, client: CIMultiDict[str]) -> dict[st
     return settings
 
 
+def _compared(sent: CIMultiDict[str], client: CIMultiDict[str]) -> set[str]:
+    """The names whose values may differ (lower-case). Usually the signed request starts with the client's
+    headers, in order, and adds the rest: then only the added names can differ."""
+    theirs, mine = list(client.items()), list(sent.items())
+    if mine[: len(theirs)] == theirs:
+        return {name.lower() for name, _ in mine[len(theirs) :]}
+    return {name.lower() for name in (*sent.keys(), *client.keys())}
+
+
 def allowed(
     upstream: str, out: OutboundRequest, settings: dict[str, str], extra: CIMultiDict[str]
 ) -> web.Response:
     path, query = forward_target(out)
-    headers = [
-        (contract.UPSTREAM, upstream),
-        (contract.PATH, path),
-        (contract.QUERY, query),
-        (contract.URI, f"{path}?{query}" if query else path),
-    ]
+    uri = f"{path}?{query}" if query else path
     # every name, empty when unset: Caddy 2.6 copies absent ones verbatim
-    headers.extend((header, settings.get(header, "")) for header in _SET_HEADERS)
-    headers.extend((header, extra.get(name, "")) for name, header in _REPLY_HEADERS)
-    headers.append(("Cache-Control", "no-store"))
+    headers = CIMultiDict(
+        [
+            (contract.UPSTREAM, upstream),
+            (contract.PATH, path),
+            (contract.QUERY, query),
+            (contract.URI, uri),
+            *[(header, settings.get(header, "")) for header in _SET_HEADERS],
+            *[(header, extra.get(name, "")) for name, header in _REPLY_HEADERS],
+            _NO_STORE,
+        ]
+    )
     return web.Response(status=200, headers=headers)
 
 
