@@ -8,7 +8,7 @@ exactly one distinct token is accepted. Messages never contain a token.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,13 +57,6 @@ def _values(
         yield from (v for v in form.getall(slot.field, ()) if isinstance(v, str))
 
 
-def _tokens(slot: TokenSlot, values: Iterable[str]) -> Iterator[str]:
-    for value in values:
-        token = _token(value, slot.scheme)
-        if token:
-            yield token
-
-
 def extract_token(
     headers: CIMultiDictProxy[str],
     query: MultiDictProxy[str],
@@ -77,7 +70,11 @@ def extract_token(
     """
     found: set[str] = set()
     for slot in slots:
-        found.update(_tokens(slot, _values(slot, headers, query, form)))
+        values = list(_values(slot, headers, query, form)) if slot.param else headers.getall(slot.field, ())
+        for value in values:
+            token = _token(value, slot.scheme)
+            if token:
+                found.add(token)
     if not found:
         raise AuthenticationError("no bearer token in the request", reason="missing-token")
     if len(found) > 1:
