@@ -133,4 +133,11 @@ class AdmissionMemo:
 
 def dropped_params(credential_params: frozenset[str]) -> frozenset[str]:
     """The query parameters ``build_outbound`` removes for a dialect with these credential parameters."""
-    return credential_params | TOKEN_PARAMS
+    found = _DROPPED.get(credential_params)
+    if found is None:
+        found = _DROPPED[credential_params] = credential_params | TOKEN_PARAMS
+    return found
+
+
+_DROPPED: dict[frozenset[str], frozenset[str]] = {}
+"""By each dialect's (class-level, fixed) ``credential_params``."""
