@@ -87,7 +87,7 @@ async def admit(
     charged = limits_for_request(rt.policies, settings, principal, up.config.name, operations, acting.person)
     extra.extend(await rate_limit(rt, charged, ex))
     out = prepare(up, view, ex, origin)
-    if key is not None and not selection.pending and not scopes:
+    if key is not None and principal.expires_at is not None and not selection.pending and not scopes:
         shadow, limits = tuple(ex.shadow), tuple(charged)
         plan = Plan(
             principal, acting, tuple(operations), ex.decision, ex.rule, shadow, limits, template_of(out)

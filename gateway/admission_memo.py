@@ -6,9 +6,10 @@ A plan is remembered only when nothing in it can change between two identical re
 (the key holds everything else the stages read), the identity needs no look-up through the CRM (those
 expire), and no record scope narrowed the request. The principal is part of the key by identity: the
 verified-token cache hands out one ``Principal`` per token until its ``exp``, and the plan holds it, so its
-id is never reused meanwhile. Authentication (expiry, revocation), rate limits, signing (a minted credential
-keeps its own lifetime), the breaker, the access line and metrics still run per request. The memo belongs
-to one ``Runtime``: a reload starts with an empty one.
+id is never reused meanwhile (a principal without an expiry is never cached, so no plan is kept for it).
+Authentication (expiry, revocation), rate limits, signing (a minted credential keeps its own lifetime), the
+breaker, the access line and metrics still run per request. The memo belongs to one ``Runtime``: a reload
+starts with an empty one.
 """
 
 from __future__ import annotations
