@@ -67,15 +67,22 @@ class Connection(AnswerState, asyncio.Protocol):
         self._deadline, self._read_timeout = deadline, read_timeout
         self._reading = reading
         self._last_read = now = self._loop.time()
-        due = min(deadline, now + read_timeout) if reading else deadline
-        self._timer = self._loop.call_at(due, self._on_timer)
+        self._arm(min(deadline, now + read_timeout) if reading else deadline)
 
     def begin_reading(self) -> None:
         self._reading = True
         self._last_read = now = self._loop.time()
-        if self._timer is not None and now + self._read_timeout < self._timer.when():
-            self._timer.cancel()
-            self._timer = self._loop.call_at(now + self._read_timeout, self._on_timer)
+        self._arm(now + self._read_timeout)
+
+    def _arm(self, due: float) -> None:
+        """The connection's one timer fires at ``due`` or earlier (then it looks again): a timer armed by
+        an earlier request is kept, so a busy keep-alive connection re-arms about once a read timeout."""
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= due:
+                return
+            timer.cancel()
+        self._timer = self._loop.call_at(due, self._on_timer)
 
     def write(self, data: bytes) -> None:
         if self._closed:
@@ -116,15 +123,15 @@ class Connection(AnswerState, asyncio.Protocol):
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def done(self) -> None:
-        """This request is over (answer read or abandoned): stop its timer."""
-        self.busy = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """This request is over (answer read or abandoned); an unfinished answer closes the connection."""
+        self.busy = False  # the timer stays: it finds the connection idle, or busy with a later request
         if not self._complete:
             self.close()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None and not self._closed:
             self.transport.close()
         self._closed = True
@@ -158,7 +165,7 @@ class Connection(AnswerState, asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self._timer = None
-        if not self.busy or self._complete:
+        if not self.busy or self._complete or self._closed:
             return
         now = self._loop.time()
         due = self._deadline

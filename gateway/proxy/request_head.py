@@ -15,6 +15,7 @@ NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 """Methods that get no ``Content-Length: 0`` without a body (aiohttp's ``GET_METHODS``)."""
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """What aiohttp refuses in a header or request line (RFC 9110 5.5: CTLs but HTAB)."""
+_CONTROL_BUT_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PLAIN_TARGET = re.compile(r"/[^ #]*")
 
 
@@ -36,18 +37,27 @@ def request_head(
     chunked: bool = False,
 ) -> bytes:
     """``length``: the body's size, None without a body; ``chunked``: the body is streamed."""
-    lines = [f"{name}: {value}" for name, value in headers.items()]
-    if _CONTROL.search(target) or _CONTROL.search("\t".join(lines)) or _CONTROL.search(method):
+    block = "\r\n".join(map(": ".join, headers.items()))
+    breaks = max(len(headers) - 1, 0)  # every CR and LF in the block must be one of its line breaks
+    if (
+        _CONTROL_BUT_CRLF.search(block)
+        or block.count("\r") != breaks
+        or block.count("\n") != breaks
+        or _CONTROL.search(target)
+        or _CONTROL.search(method)
+    ):
         raise BadGateway(
             "the request for the CRM carries a control character in a header", reason="bad-outbound-header"
         )
+    head = f"{method} {target} HTTP/1.1\r\n"
     if "Host" not in headers:
-        lines.insert(0, f"Host: {host}")
+        head += f"Host: {host}\r\n"
+    if block:
+        head += block + "\r\n"
     if "Accept" not in headers:
-        lines.append("Accept: */*")
+        head += "Accept: */*\r\n"
     if chunked:
-        lines.append("Transfer-Encoding: chunked")
+        head += "Transfer-Encoding: chunked\r\n"
     elif "Content-Length" not in headers and (length is not None or method not in NO_BODY_METHODS):
-        lines.append(f"Content-Length: {length or 0}")
-    lines.append("\r\n")
-    return (f"{method} {target} HTTP/1.1\r\n" + "\r\n".join(lines)).encode("utf-8", "surrogateescape")
+        head += f"Content-Length: {length or 0}\r\n"
+    return (head + "\r\n").encode("utf-8", "surrogateescape")
