@@ -59,6 +59,26 @@ async def test_a_stall_past_the_read_timeout_is_a_timeout(what: str, sent: bytes
         await pool.close()
 
 
+async def test_a_stall_on_a_reused_connection_is_a_timeout_too() -> None:
+    async def second_stalls(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        if len(up.seen) == 1:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            return True
+        await asyncio.sleep(5)
+        return False
+
+    async with raw_upstream(second_stalls) as up:
+        pool = Pool(config_for(up.origin, read=0.3, total=10))
+        assert await fetch(pool) == b"ok"
+        await asyncio.sleep(0.2)  # the first request's timer is still armed: it must serve the second
+        started = asyncio.get_running_loop().time()
+        with pytest.raises((GatewayTimeout, TimeoutError)):
+            await fetch(pool)
+        assert 0.25 < asyncio.get_running_loop().time() - started < 2
+        assert up.connections == 1
+        await pool.close()
+
+
 async def test_the_total_timeout_holds_although_data_keeps_arriving() -> None:
     async def trickle(seen: Seen, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
