@@ -24,7 +24,7 @@ class Targets:
     nginx: Service | None = None
     gateway: Service | None = None
     aiohttp: Service | None = None
-    """bench/passthrough.py: a bare aiohttp proxy, the framework's own cost (full runs only)."""
+    """bench/passthrough.py: a bare aiohttp proxy, the framework's own cost (the floor section)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,9 @@ def versus(runs: Mapping[str, Measured]) -> dict[str, Any]:
     bare = runs.get("aiohttp")
     if gw is not None and bare is not None:
         out["gateway_vs_aiohttp"] = ratio(gw.run.requests_per_s, bare.run.requests_per_s)
+        out["cpu_per_request_gateway_vs_aiohttp"] = ratio(
+            gw.cpu_s / max(gw.run.requests, 1), bare.cpu_s / max(bare.run.requests, 1)
+        )
     return out
 
 

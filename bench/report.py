@@ -1,4 +1,4 @@
-"""Targets from issue 6 checked against a result (reported, never asserted), and a readable summary."""
+"""Targets from issues 6 and 17 checked against a result (reported, never asserted), and a summary."""
 
 from __future__ import annotations
 
@@ -21,6 +21,35 @@ def _at(results: dict[str, Any], scenario: str, concurrency: int) -> dict[str, A
             found: dict[str, Any] = entry
             return found
     return None
+
+
+def _floor(results: dict[str, Any], scenario: str) -> dict[str, Any] | None:
+    for entry in results.get("framework_floors", ()):
+        if entry["scenario"] == scenario:
+            found: dict[str, Any] = entry
+            return found
+    return None
+
+
+FLOOR_TARGETS = (("espo-hmac", "Espo HMAC GET"), ("civi-v3-chain", "CiviCRM v3 chain POST"))
+"""Issue 17: the gateway's CPU per request at most 1.6 times the bare aiohttp proxy's, per scenario."""
+
+
+def floor_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for scenario, label in FLOOR_TARGETS:
+        entry = _floor(results, scenario)
+        cpu = entry.get("cpu_per_request_gateway_vs_aiohttp") if entry else None
+        level = f", c={entry['concurrency']}" if entry else ""
+        out.append(
+            _target(
+                f"floor: {label} CPU per request / bare aiohttp proxy{level}",
+                "<= 1.6",
+                cpu,
+                None if cpu is None else cpu <= 1.6,
+            )
+        )
+    return out
 
 
 def targets(results: dict[str, Any], main_level: int) -> list[dict[str, Any]]:
@@ -65,7 +94,7 @@ def targets(results: dict[str, Any], main_level: int) -> list[dict[str, Any]]:
             else f"{workers.get('cpus')} CPUs shared by wrk, nginx and the gateway: not judged",
         )
     )
-    return out
+    return out + floor_targets(results)
 
 
 def _row(label: str, run: dict[str, Any] | None) -> str:
@@ -106,10 +135,13 @@ def summary(results: dict[str, Any]) -> str:
     ]
     for entry in results["throughput"]:
         lines += _comparison(f"{entry['scenario']}  c={entry['concurrency']}", entry)
-    if "framework_floor" in results:
-        floor = results["framework_floor"]
-        lines += _comparison(f"framework floor (bare aiohttp proxy)  c={floor['concurrency']}", floor)
-        lines.append(f"  gateway/aiohttp {floor['gateway_vs_aiohttp']}")
+    for floor in results.get("framework_floors", ()):
+        title = f"framework floor (bare aiohttp proxy), {floor['scenario']}  c={floor['concurrency']}"
+        lines += _comparison(title, floor)
+        lines.append(
+            f"  gateway/aiohttp throughput {floor['gateway_vs_aiohttp']}, "
+            f"CPU per request x{floor['cpu_per_request_gateway_vs_aiohttp']}"
+        )
     v3 = results["v3_chain"]
     lines += _comparison(f"v3 chain  c={v3['concurrency']}", v3)
     if "fixed_rate" in v3:

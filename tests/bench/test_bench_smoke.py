@@ -18,7 +18,17 @@ from bench.wrk import parse_output, wrk_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_KEYS = {"requests_per_s", "p50_ms", "p90_ms", "p99_ms", "requests", "errors", "cpu_us_per_request"}
-TOP_KEYS = {"meta", "throughput", "v3_chain", "fixed_rate", "redis", "soak", "workers", "targets"}
+TOP_KEYS = {
+    "meta",
+    "throughput",
+    "framework_floors",
+    "v3_chain",
+    "fixed_rate",
+    "redis",
+    "soak",
+    "workers",
+    "targets",
+}
 SOAK_KEYS = {"requests", "rss_kib_before", "rss_kib_after", "rss_growth_pct", "fds_before", "fds_after"}
 
 needs_tools = pytest.mark.skipif(
@@ -55,13 +65,29 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
         assert_run(data["v3_chain"][name], f"v3 chain {name}")
         assert_run(data["fixed_rate"][name], f"fixed rate {name}")
     assert first["gateway_vs_nginx"] > 0
+    floors = {entry["scenario"]: entry for entry in data["framework_floors"]}
+    assert set(floors) == {"espo-hmac", "civi-v4-authx", "civi-v3-chain"}
+    for scenario, floor in floors.items():
+        for name in ("aiohttp", "gateway"):
+            assert_run(floor[name], f"floor {scenario} {name}")
+        assert floor["gateway_vs_aiohttp"] > 0 and floor["cpu_per_request_gateway_vs_aiohttp"] > 0
+    judged = {t["name"].split(",")[0]: t for t in data["targets"] if t["name"].startswith("floor:")}
+    v3 = judged["floor: CiviCRM v3 chain POST CPU per request / bare aiohttp proxy"]
+    assert v3["measured"] == floors["civi-v3-chain"]["cpu_per_request_gateway_vs_aiohttp"]
+    assert v3["met"] is (v3["measured"] <= 1.6)
     assert set(data["fixed_rate"]["added_ms_vs_nginx"]) == {"p50", "p90", "p99"}
     assert set(data["soak"]) >= SOAK_KEYS and data["soak"]["complete"]
     assert_run(data["workers"]["two"], "two workers")
     assert data["redis"]["available"] is (redis_binary() is not None)
     if data["redis"]["available"]:
         assert_run(data["redis"]["redis"], "redis limiter")
-    assert {t["name"].split(" ")[0] for t in data["targets"]} >= {"throughput", "added", "RSS", "--workers"}
+    assert {t["name"].split(" ")[0] for t in data["targets"]} >= {
+        "throughput",
+        "added",
+        "RSS",
+        "--workers",
+        "floor:",
+    }
     assert "targets (reported, not asserted)" in done.stdout
 
 
