@@ -9,18 +9,22 @@ wins, a NUL ends a name. Arrays come back as dicts with string keys. Checked aga
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from gateway.errors import BadRequest
 
-__all__ = ["php_json_decode", "php_name", "php_parse"]
+__all__ = ["php_json_decode", "php_name", "php_parse", "php_parse_named"]
+
+ParsedName = tuple[str, list[str | None]]
+"""A variable's base name and its bracket indices (``None`` for ``[]``)."""
 
 _PHP_SPACE = " \t\n\v\f\r"
 """C ``isspace()``."""
 
 
-def php_name(name: str) -> tuple[str, list[str | None]] | None:
+def php_name(name: str) -> ParsedName | None:
     """Split a request variable name as PHP does: mangled base name plus bracket indices
     (``None`` for ``[]``, and for ``[ ]``: PHP skips one space character before ``]``). PHP reads the
     name as a C string, so a NUL ends it. None when PHP would drop the variable."""
@@ -78,9 +82,13 @@ def _next_index(array: dict[str, Any], name: str) -> str:
 
 def php_parse(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """``$_GET``/``$_POST`` as PHP builds them; PHP arrays become dicts with string keys."""
+    return php_parse_named((php_name(name), value) for name, value in items)
+
+
+def php_parse_named(items: Iterable[tuple[ParsedName | None, str]]) -> dict[str, Any]:
+    """``php_parse`` of names already split by ``php_name``."""
     root: dict[str, Any] = {}
-    for raw_name, value in items:
-        parsed = php_name(raw_name)
+    for parsed, value in items:
         if parsed is None:
             continue
         base, indices = parsed
@@ -124,9 +132,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check(value: Any, depth: int) -> None:
     if isinstance(value, str):
-        if any("\ud800" <= ch <= "\udfff" for ch in value):
+        if not value.isascii() and _SURROGATE.search(value) is not None:
             raise ValueError("a lone UTF-16 surrogate")
         return
     if not isinstance(value, dict | list):
@@ -145,15 +156,25 @@ def php_json_decode(text: str | bytes, object_pairs_hook: Any = None) -> Any:
     than 512 levels. Integers beyond 64 bits become floats, as in PHP."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    value = json.loads(
-        text,
+    if text.startswith("\ufeff"):  # as json.loads refuses it
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    decoder = _DECODER if object_pairs_hook is None else _decoder(object_pairs_hook)
+    value = decoder.decode(text)
+    _check(value, 0)
+    return value
+
+
+def _decoder(object_pairs_hook: Any = None) -> json.JSONDecoder:
+    """What ``json.loads`` builds per call from these arguments."""
+    return json.JSONDecoder(
         parse_int=_php_int,
         parse_float=_finite,
         parse_constant=_refuse_constant,
         object_pairs_hook=object_pairs_hook,
     )
-    _check(value, 0)
-    return value
+
+
+_DECODER = _decoder()
 
 
 def php_item(value: Any, index: int) -> Any:

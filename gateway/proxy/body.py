@@ -4,7 +4,7 @@ dialect needs it (bounded by the upstream's max_body_bytes)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qsl
+from urllib.parse import unquote, unquote_to_bytes
 
 from aiohttp import BodyPartReader, web
 from aiohttp.helpers import parse_mimetype
@@ -71,14 +71,36 @@ async def read_body(up: Upstream, view: RequestView, request: web.Request) -> No
 
 
 def form_pairs(body: bytes) -> list[tuple[str, str]]:
-    """An urlencoded body's name/value pairs, in order (PHP then builds ``$_POST`` from them)."""
+    """An urlencoded body's name/value pairs, in order (PHP then builds ``$_POST`` from them): what
+    ``parse_qsl(text, keep_blank_values=True)`` returns, without its per-call argument handling."""
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("form body is not valid UTF-8") from None
+    pairs = []
+    for field in text.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((_unquote(name.replace("+", " ")), _unquote(value.replace("+", " "))))
+    return pairs
+
+
+def _unquote(text: str) -> str:
+    """``unquote(text)``: for ASCII text it decodes the whole text's bytes at once, as here."""
+    if "%" not in text:
+        return text
+    if text.isascii():
+        return unquote_to_bytes(text).decode("utf-8", "replace")
+    return unquote(text)
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
+    content = request.content
+    if content.is_eof():  # the whole body is buffered already (a small body): taken in one piece
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):

@@ -46,6 +46,8 @@ def check_inputs(view: RequestView, route: Route) -> None:
     if any("amp;" in name for name in names):
         raise BadRequest("Parameter names may not contain 'amp;'", reason=AMBIGUOUS_PARAMETER)
     for name in names:
+        if "key" not in name and "authx" not in name:  # php_name keeps these letters: no credential
+            continue
         parsed = php_name(name)
         if parsed is not None and parsed[0] in CREDENTIAL_PARAMS and name != parsed[0]:
             raise BadRequest("A credential parameter under another name", reason=AMBIGUOUS_PARAMETER)

@@ -17,6 +17,7 @@ from typing import Any
 from gateway.dialects.base import RequestView
 from gateway.dialects.phpparams import php_name as php_name
 from gateway.dialects.phpparams import php_parse as php_parse
+from gateway.dialects.phpparams import php_parse_named
 from gateway.errors import BadRequest, Forbidden
 
 CMS_CHOICES = ("auto", "drupal", "backdrop", "wordpress", "joomla", "standalone")
@@ -52,14 +53,13 @@ class Sources:
 
     @classmethod
     def of(cls, view: RequestView) -> Sources:
-        query_items = list(view.query.items())
-        form_items = list(view.form.items()) if view.form is not None else []
+        query_items = [(php_name(name), value) for name, value in view.query.items()]
+        form_items = [(php_name(name), value) for name, value in view.form.items()] if view.form else []
         raw: dict[str, list[tuple[str, bool]]] = {}
-        for name, value in (*query_items, *form_items):
-            parsed = php_name(name)
+        for parsed, value in (*query_items, *form_items):
             if parsed is not None:
                 raw.setdefault(parsed[0], []).append((value, bool(parsed[1])))
-        return cls(php_parse(query_items), php_parse(form_items), raw)
+        return cls(php_parse_named(query_items), php_parse_named(form_items), raw)
 
     def merged(self) -> dict[str, Any]:
         """``array_merge($_GET, $_POST)``: the body wins."""
@@ -68,7 +68,9 @@ class Sources:
     def single(self, name: str) -> str | None:
         """The one value of ``name`` wherever it was given; BadRequest if it was given as an
         array or with different values."""
-        given = self.raw.get(name, [])
+        given = self.raw.get(name)
+        if not given:
+            return None
         if any(bracketed for _, bracketed in given):
             raise BadRequest(f"Parameter '{name}' must be a single value", reason=AMBIGUOUS_PARAMETER)
         values = {value for value, _ in given}
