@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from gateway.dialects.civicrm.entities import CORE_ENTITIES
 from gateway.dialects.civicrm.fk import BUILTIN_FK, GENERIC_FK
@@ -19,6 +20,11 @@ _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 def v3_key(name: str) -> str:
     """How APIv3 compares entity names: punctuation and underscores dropped, case folded."""
+    return _v3_key_cached(name) if len(name) <= 64 else _NOT_ALNUM.sub("", name).lower()
+
+
+@lru_cache(maxsize=512)
+def _v3_key_cached(name: str) -> str:
     return _NOT_ALNUM.sub("", name).lower()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from gateway.dialects.base import Operation
@@ -16,14 +17,34 @@ from gateway.dialects.phpparams import php_item
 from gateway.errors import BadRequest, Forbidden
 
 MAX_DEPTH = 16
+CACHED_NAMES = 512
+CACHED_NAME_LENGTH = 64
+"""Entity and action names up to this length have their derived forms memoized (bounded memory)."""
 
 
 _MUNGE = re.compile(r"[^A-Za-z0-9]+")
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def _munged_action(raw: str) -> str:
+def _munge(raw: str) -> str:
     return _MUNGE.sub("_", raw.strip()).lower()
+
+
+def _id_param(entity: str) -> str:
+    """The ``<entity>_id`` parameter naming the record itself (``EntityTag`` -> ``entity_tag_id``)."""
+    return f"{_SNAKE.sub('_', entity).lower()}_id"
+
+
+_munge_cached = lru_cache(maxsize=CACHED_NAMES)(_munge)
+_id_param_cached = lru_cache(maxsize=CACHED_NAMES)(_id_param)
+
+
+def _munged_action(raw: str) -> str:
+    return _munge_cached(raw) if len(raw) <= CACHED_NAME_LENGTH else _munge(raw)
+
+
+def _own_id(entity: str) -> str:
+    return _id_param_cached(entity) if len(entity) <= CACHED_NAME_LENGTH else _id_param(entity)
 
 
 def guard(params: Mapping[str, Any]) -> None:
@@ -62,7 +83,7 @@ class Walker:
         action = _munged_action(action_raw)
         check_action(action)
         fields = fields_of(params, action)
-        own_id = f"{_SNAKE.sub('_', entity).lower()}_id"
+        own_id = _own_id(entity)
         has_id = not php_empty(params.get("id")) or not php_empty(params.get(own_id))
         if action == "create" and has_id:
             action = "update"
