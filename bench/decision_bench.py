@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from bench import scenarios
+from bench.decision_floor import KINDS, capture_answer, floor_figures, floor_lines, start_minimal
 from bench.gateway import CONFIG, Credentials, make_credentials, probe, start_gateway
 from bench.machine import machine_info
 from bench.nginx import UPSTREAM_BODY, _common, nginx_binary, proxy_conf, start_nginx, upstream_conf
@@ -149,11 +150,25 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
             cached = keep(start_nginx(workdir, "decision-cached", conf, cached_port))
         token = credentials.token
         check(front, gateway, token)
+        answers = [capture_answer(gateway.url, SCENARIO.load(token, via_gateway=True))]
+        floors = []
+        for kind in KINDS if args.floor else ():
+            minimal = keep(start_minimal(workdir, answers, kind))
+            port = free_port()
+            conf = decision_nginx_conf(workdir, config, credentials, port, minimal, name=f"minimal-{kind}")
+            floors.append((kind, minimal, keep(start_nginx(workdir, f"minimal-{kind}", conf, port))))
+            check(floors[-1][2], minimal, token)
         if cached is not None:
             check(cached, gateway, token)
         results = {
             "nginx_proxy": measure(plain, [plain, upstream], False, token, args),
             "nginx_decision": measure(front, [front, gateway, upstream], True, token, args, gateway),
+        }
+        for kind, minimal, fronted in floors:
+            results[f"nginx_minimal_{kind}"] = measure(
+                fronted, [fronted, minimal, upstream], True, token, args, minimal
+            )
+        results |= {
             "gateway_proxy": measure(gateway, [gateway, upstream], True, token, args, gateway),
             "nginx_to_gateway_proxy": measure(chain, [chain, gateway, upstream], True, token, args, gateway),
         }
@@ -194,17 +209,18 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
         "target": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
         "target_met_with_cache": cached_ratio is not None and cached_ratio >= TARGET_RATIO,
+        "floor": floor_figures(results) if args.floor else None,
     }
 
 
 def summary(report: dict[str, Any]) -> str:
-    lines = [f"{'target':<24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu s':>8}{'gw us/req':>10}  errors"]
+    lines = [f"{'target':<24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu s':>8}{'svc us/req':>11}  errors"]
     for name, data in report["results"].items():
         errors = sum(data["errors"].values())
         gateway = data.get("gateway_cpu_us_per_request")
         lines.append(
             f"{name:<24}{data['requests_per_s']:>10.0f}{data['p50_ms']:>9.2f}{data['p99_ms']:>9.2f}"
-            f"{data['server_cpu_s']:>8.1f}{'-' if gateway is None else gateway:>10}  {errors}"
+            f"{data['server_cpu_s']:>8.1f}{'-' if gateway is None else gateway:>11}  {errors}"
         )
     verdict = "met" if report["target_met"] else "NOT met"
     lines.append(
@@ -214,6 +230,8 @@ def summary(report: dict[str, Any]) -> str:
     lines.append(
         f"decision / nginx in front of proxy mode = {report['decision_vs_nginx_to_gateway_proxy']:.2f}"
     )
+    if report.get("floor"):
+        lines.extend(floor_lines(report["floor"]))
     cached = report["decision_cached_vs_nginx_proxy"]
     if cached is not None:
         verdict = "met" if report["target_met_with_cache"] else "NOT met"
@@ -236,6 +254,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=10,
         help="decision cache TTL of the cached run (default 10; 0: no cached run)",
+    )
+    p.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="leave out the minimal aiohttp decision services (bench/minimal_decision.py)",
     )
     p.add_argument("--out", type=Path, default=None, help="JSON result file (default bench/results/...)")
     return p

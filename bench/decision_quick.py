@@ -4,7 +4,9 @@ The before/after check for the decision endpoint's own cost: the nginx JSON upst
 with bench/decision_bench.py's decision config, a warm-up, then N wrk runs of the EspoCRM Lead GET asked of
 the endpoint directly, as nginx's ``auth_request`` asks it (X-Original-Method / X-Original-URI, the client's
 headers), from 127.0.0.1. Prints each run's gateway CPU per request (the /proc method of bench/measure.py)
-and the medians. ``--profile S`` samples the gateway with py-spy for S seconds instead and prints the
+and the medians. ``--floor`` also starts bench/minimal_decision.py's low-level service with the gateway's
+captured answer and alternates the runs between the two (the framework's floor in the same sitting).
+``--profile S`` samples the gateway with py-spy for S seconds instead and prints the
 largest shares, as bench/profile.py does for proxy mode.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.decision_bench import SCENARIO, decision_config
+from bench.decision_floor import capture_answer, start_minimal
 from bench.gateway import make_credentials, probe, start_gateway
 from bench.nginx import start_nginx, upstream_conf
 from bench.procs import Service, cpu_seconds, free_port
@@ -63,7 +66,14 @@ def _spy(gateway: Service, load: Load, seconds: int, connections: int, workdir: 
     return summary
 
 
-def run(args: argparse.Namespace, workdir: Path) -> list[tuple[RunResult, float]] | dict[str, Any]:
+Runs = dict[str, list[tuple[RunResult, float]]]
+
+
+class Profile(dict[str, Any]):
+    """What ``--profile`` gives instead of timed runs."""
+
+
+def run(args: argparse.Namespace, workdir: Path) -> Runs | Profile:
     services: list[Service] = []
     try:
         port = free_port()
@@ -79,12 +89,20 @@ def run(args: argparse.Namespace, workdir: Path) -> list[tuple[RunResult, float]
             raise RuntimeError(f"the decision endpoint answered {status}: {body[:300]!r}")
         run_wrk(gateway.url, load, connections=args.concurrency, duration_s=2)
         if args.profile:
-            return _spy(gateway, load, args.profile, args.concurrency, workdir)
-        runs = []
+            return Profile(_spy(gateway, load, args.profile, args.concurrency, workdir))
+        targets = {"gateway": gateway}
+        if args.floor:
+            answers = [capture_answer(gateway.url, SCENARIO.load(credentials.token, via_gateway=True))]
+            minimal = start_minimal(workdir, answers, "server")
+            services.append(minimal)
+            run_wrk(minimal.url, load, connections=args.concurrency, duration_s=2)
+            targets["minimal"] = minimal
+        runs: Runs = {name: [] for name in targets}
         for _ in range(args.repeat):
-            before = cpu_seconds(gateway.pid)
-            result = run_wrk(gateway.url, load, connections=args.concurrency, duration_s=args.seconds)
-            runs.append((result, cpu_seconds(gateway.pid) - before))
+            for name, target in targets.items():
+                before = cpu_seconds(target.pid)
+                result = run_wrk(target.url, load, connections=args.concurrency, duration_s=args.seconds)
+                runs[name].append((result, cpu_seconds(target.pid) - before))
         return runs
     finally:
         for service in reversed(services):
@@ -98,10 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--profile", type=int, default=0, help="py-spy for S seconds instead of timed runs")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--floor", action="store_true", help="alternate with the minimal decision service")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="crmgw-decision-quick-") as tmp:
         outcome = run(args, Path(tmp))
-    if isinstance(outcome, dict):
+    if isinstance(outcome, Profile):
         out = RESULTS / f"profile-decision-{time.strftime('%Y%m%dT%H%M%S')}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(outcome, indent=2) + "\n")
@@ -112,17 +131,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {row['pct']:5.1f} %  {row['function']}")
         print(f"\nwritten: {out}")
         return 0
-    rows = [(r, 1e6 * cpu / max(r.requests, 1)) for r, cpu in outcome]
-    for r, cpu in rows:
-        print(
-            f"{r.requests_per_s:9.1f} req/s  p50 {r.p50_ms:7.3f}  p99 {r.p99_ms:7.3f} ms  "
-            f"cpu {cpu:6.1f} us/req  errors {r.error_count}"
-        )
     med = statistics.median
-    print(
-        f"median {med(r.requests_per_s for r, _ in rows):.1f} req/s  cpu {med(c for _, c in rows):.1f} us/req"
-    )
-    return 0 if all(r.error_count == 0 for r, _ in rows) else 1
+    failed = False
+    for name, runs in outcome.items():
+        rows = [(r, 1e6 * cpu / max(r.requests, 1)) for r, cpu in runs]
+        prefix = f"{name:<8} " if len(outcome) > 1 else ""
+        for r, cpu in rows:
+            print(
+                f"{prefix}{r.requests_per_s:9.1f} req/s  p50 {r.p50_ms:7.3f}  p99 {r.p99_ms:7.3f} ms  "
+                f"cpu {cpu:6.1f} us/req  errors {r.error_count}"
+            )
+        print(
+            f"{prefix}median {med(r.requests_per_s for r, _ in rows):.1f} req/s  "
+            f"cpu {med(c for _, c in rows):.1f} us/req"
+        )
+        failed = failed or any(r.error_count for r, _ in rows)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
