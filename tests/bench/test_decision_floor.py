@@ -16,10 +16,11 @@ from bench import stage_costs
 from bench.decision_floor import floor_figures, start_minimal
 from bench.minimal_decision import ENDPOINT
 
-ANSWER = {
+URI = "/espo/api/v1/Lead?maxSize=5"
+ANSWER: dict[str, Any] = {
     "authorization": "Bearer tok",
     "method": "GET",
-    "uri": "/espo/api/v1/Lead?maxSize=5",
+    "uri": URI,
     "headers": [
         ["X-Crm-Upstream", "espo"],
         ["X-Crm-Uri", "/api/v1/Lead?maxSize=5"],
@@ -31,7 +32,7 @@ ANSWER = {
 }
 
 
-def ask(url: str, authorization: str, uri: str = ANSWER["uri"]) -> tuple[int, Any]:
+def ask(url: str, authorization: str, uri: str = URI) -> tuple[int, Any]:
     headers = {"Authorization": authorization, "X-Original-Method": "GET", "X-Original-URI": uri}
     request = urllib.request.Request(url + ENDPOINT, headers=headers)
     try:
