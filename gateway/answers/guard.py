@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import quote, quote_plus
 
 MARK = "[redacted]"
@@ -39,31 +40,58 @@ def spellings(value: str) -> frozenset[str]:
     return frozenset(f for f in forms if f)
 
 
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
+
+
+def _anchor(secret: str) -> str:
+    """The longest run of letters and digits in ``secret`` when every spelling of it contains that run
+    (escaping leaves letters and digits as they are), else ``""``, which every text contains."""
+    anchor = max(_ALNUM.findall(secret), key=len, default="")
+    return anchor if all(anchor in form for form in spellings(secret)) else ""
+
+
+class _Compiled(NamedTuple):
+    texts: tuple[str, ...]
+    """Every spelling, longest first (a longer spelling containing a shorter one goes first)."""
+    encoded: tuple[bytes, ...]
+    tail: int
+    """What a stream keeps between chunks: the longest spelling's length less one."""
+    shortest: int
+    """The shortest spelling's length: a shorter text contains none."""
+    anchors: tuple[bytes, ...]
+    """One ``_anchor`` per secret: a body that contains none of them contains no spelling."""
+
+
 @lru_cache(maxsize=1024)
-def _compiled(secrets: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[bytes, ...], int]:
-    """The spellings of ``secrets``, longest first, as text and bytes, and the tail a stream keeps (cached:
-    one request's injected values repeat with the next one's)."""
+def _compiled(secrets: tuple[str, ...]) -> _Compiled:
+    """Cached: one request's injected values repeat with the next one's."""
     forms: set[str] = set()
+    anchors: list[bytes] = []
     for secret in secrets:
         if secret:
             forms |= spellings(secret)
-    ordered = sorted(forms, key=len, reverse=True)  # a longer spelling containing a shorter one first
+            anchors.append(_anchor(secret).encode())
+    ordered = sorted(forms, key=len, reverse=True)
     encoded = tuple(f.encode() for f in ordered)
-    return tuple(ordered), encoded, max((len(b) for b in encoded), default=1) - 1
+    tail = max((len(b) for b in encoded), default=1) - 1
+    shortest = min((len(f) for f in ordered), default=0)
+    return _Compiled(tuple(ordered), encoded, tail, shortest, tuple(anchors))
 
 
 class CredentialGuard:
     """Replaces the request's injected values (``secrets``) in header values and bodies."""
 
-    __slots__ = ("_bytes", "_texts", "tail")
+    __slots__ = ("_anchors", "_bytes", "_shortest", "_texts", "tail")
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._texts, self._bytes, self.tail = _compiled(tuple(secrets))
+        self._texts, self._bytes, self.tail, self._shortest, self._anchors = _compiled(tuple(secrets))
 
     def __bool__(self) -> bool:
         return bool(self._texts)
 
     def text(self, value: str) -> str:
+        if len(value) < self._shortest:  # no spelling fits in it (a header value is usually short)
+            return value
         for form in self._texts:
             if form in value:
                 value = value.replace(form, MARK)
@@ -73,6 +101,13 @@ class CredentialGuard:
         return any(form in value for form in self._texts)
 
     def body(self, data: bytes) -> bytes:
+        if len(data) < self._shortest:  # a spelling has at least as many bytes as characters
+            return data
+        for anchor in self._anchors:
+            if anchor in data:
+                break
+        else:  # no secret's anchor, so no spelling of any secret (no secrets at all included)
+            return data
         for form in self._bytes:
             if form in data:
                 data = data.replace(form, _MARK)

@@ -3,7 +3,7 @@ removed, and redirects to the CRM's own URL pointed at the gateway's public URL 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -17,8 +17,7 @@ DECODED_DROP = ("content-encoding", "content-length", "content-md5", "digest", "
 _DECODED_OUT = RESPONSE_DROP | frozenset(DECODED_DROP)
 
 
-@dataclass(frozen=True, slots=True)
-class PublicUrl:
+class PublicUrl(NamedTuple):
     """Where the CRM lives (``origin`` + ``base_path``) and where the client reached it through the gateway
     (``public_origin`` + ``prefix``)."""
 

@@ -9,8 +9,7 @@ bounded by a chunk plus the longest injected value).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -44,8 +43,7 @@ class UpstreamAnswer(Protocol):
     async def read_chunk(self) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerPlan:
+class AnswerPlan(NamedTuple):
     """What this request's answer must go through (built from the signed request and the policy)."""
 
     guard: CredentialGuard
@@ -54,8 +52,7 @@ class AnswerPlan:
     public: PublicUrl
 
 
-@dataclass(frozen=True, slots=True)
-class Relayed:
+class Relayed(NamedTuple):
     response: web.StreamResponse
     status: int
     bytes_out: int

@@ -55,6 +55,23 @@ def upstream_url(origin: str, out: OutboundRequest) -> URL:
     return URL(text, encoded=True)
 
 
+TARGETS_KEPT = 1024
+"""Request targets a pool remembers; when full it starts again from none."""
+
+
+def target_of(pool: Pool, origin: str, path: str, query: list[tuple[str, str]]) -> str:
+    """``request_target`` for ``path`` and ``query`` encoded, remembered per pool: the admission memo makes
+    the same path and query the common case, and encoding the query the larger part of the work."""
+    key = (path, tuple(query))
+    targets = pool.targets
+    target = targets.get(key)
+    if target is None:
+        if len(targets) >= TARGETS_KEPT:
+            targets.clear()
+        target = targets[key] = request_target(origin, path, form_encode(query) if query else "")
+    return target
+
+
 async def _limited(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
     seen = 0
     async for chunk in stream.iter_chunked(CHUNK):
@@ -93,7 +110,7 @@ async def forward(
     """Never follows a redirect: the answer, redirects included, goes through ``plan`` to the client."""
     out.headers["Accept-Encoding"] = "identity"  # the gateway must read what the CRM answers
     body, stream = request_payload(out, request, config.max_body_bytes)
-    target = request_target(config.origin, out.path, form_encode(out.query) if out.query else "")
+    target = target_of(pool, config.origin, out.path, out.query)
     head = request_head(
         out.method,
         target,

@@ -40,6 +40,7 @@ class Pool:
         "closed",
         "host",
         "host_header",
+        "targets",
         "timeouts",
     )
 
@@ -61,6 +62,8 @@ class Pool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self.closed = False
+        self.targets: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        """Request targets sent lately, by path and query pairs (gateway/proxy/forward.py)."""
 
     async def acquire(self, deadline: float) -> Connection:
         """A connection (``reused`` says whether it served a request before); waits while

@@ -16,6 +16,8 @@ NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """What aiohttp refuses in a header or request line (RFC 9110 5.5: CTLs but HTAB)."""
 _CONTROL_BUT_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+"""Control bytes but HTAB, CR and LF (these three are counted instead)."""
 _PLAIN_TARGET = re.compile(r"/[^ #]*")
 
 
@@ -38,7 +40,40 @@ def request_head(
 ) -> bytes:
     """``length``: the body's size, None without a body; ``chunked``: the body is streamed."""
     block = "\r\n".join(map(": ".join, headers.items()))
-    breaks = max(len(headers) - 1, 0)  # every CR and LF in the block must be one of its line breaks
+    lines = 2 + len(headers)  # the request line, each header, the blank line; then those added below
+    head = f"{method} {target} HTTP/1.1\r\n"
+    if "Host" not in headers:
+        head += f"Host: {host}\r\n"
+        lines += 1
+    if block:
+        head += block + "\r\n"
+    if "Accept" not in headers:
+        head += "Accept: */*\r\n"
+        lines += 1
+    if chunked:
+        head += "Transfer-Encoding: chunked\r\n"
+        lines += 1
+    elif "Content-Length" not in headers and (length is not None or method not in NO_BODY_METHODS):
+        head += f"Content-Length: {length or 0}\r\n"
+        lines += 1
+    try:
+        raw = (head + "\r\n").encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = b""
+    # UTF-8 writes a character above ASCII as bytes above ASCII: the head has no control byte but the
+    # line breaks written above exactly when no part of it has a control character.
+    if (
+        raw
+        and len(raw.translate(None, _CONTROL_BYTES)) == len(raw)
+        and raw.count(b"\r") == lines == raw.count(b"\n")
+    ):
+        return raw
+    _refuse_controls(method, target, block, len(headers))
+    return (head + "\r\n").encode("utf-8", "surrogateescape")
+
+
+def _refuse_controls(method: str, target: str, block: str, count: int) -> None:
+    breaks = max(count - 1, 0)  # every CR and LF in the block must be one of its line breaks
     if (
         _CONTROL_BUT_CRLF.search(block)
         or block.count("\r") != breaks
@@ -49,15 +84,3 @@ def request_head(
         raise BadGateway(
             "the request for the CRM carries a control character in a header", reason="bad-outbound-header"
         )
-    head = f"{method} {target} HTTP/1.1\r\n"
-    if "Host" not in headers:
-        head += f"Host: {host}\r\n"
-    if block:
-        head += block + "\r\n"
-    if "Accept" not in headers:
-        head += "Accept: */*\r\n"
-    if chunked:
-        head += "Transfer-Encoding: chunked\r\n"
-    elif "Content-Length" not in headers and (length is not None or method not in NO_BODY_METHODS):
-        head += f"Content-Length: {length or 0}\r\n"
-    return (head + "\r\n").encode("utf-8", "surrogateescape")

@@ -148,7 +148,21 @@ PASSES_NAME_MAX = 64
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     """The lower-case header names a message's ``Connection`` header lists (hop-by-hop for it)."""
-    return frozenset(_connection_tokens(headers)) if "Connection" in headers else _NONE
+    values = headers.getall("Connection", ())
+    if len(values) != 1:
+        return frozenset(_connection_tokens(headers)) if values else _NONE
+    value = values[0]
+    tokens = _TOKENS.get(value)
+    if tokens is None:
+        tokens = frozenset(_connection_tokens(headers))
+        if len(_TOKENS) < _TOKENS_KEPT:
+            _TOKENS[value] = tokens
+    return tokens
+
+
+_TOKENS: dict[str, frozenset[str]] = {}
+"""The tokens of a lone ``Connection`` value by that value: an upstream says ``keep-alive`` or ``close``."""
+_TOKENS_KEPT = 64
 
 
 _NONE: frozenset[str] = frozenset()

@@ -1,0 +1,257 @@
+"""Proxy mode's hot-path shortcuts (docs/performance.md, proxytrim) give exactly what they replace: each
+old form is kept here and compared on many inputs."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.answers.guard import MARK, CredentialGuard, spellings
+from gateway.errors import BadGateway
+from gateway.proxy.forward import TARGETS_KEPT, form_encode, target_of
+from gateway.proxy.pool import Pool
+from gateway.proxy.request_head import NO_BODY_METHODS, request_head, request_target
+from gateway.wire.headers import connection_tokens
+from tests.support.raw_upstream import config_for
+
+# --- the credential guard: every spelling searched, as before the length check and the anchors ---
+
+
+def old_body(secrets: list[str], data: bytes) -> bytes:
+    forms = sorted({f for s in secrets if s for f in spellings(s)}, key=len, reverse=True)
+    for form in forms:
+        encoded = form.encode()
+        if encoded in data:
+            data = data.replace(encoded, MARK.encode())
+    return data
+
+
+def old_text(secrets: list[str], value: str) -> str:
+    forms = sorted({f for s in secrets if s for f in spellings(s)}, key=len, reverse=True)
+    for form in forms:
+        if form in value:
+            value = value.replace(form, MARK)
+    return value
+
+
+SECRETS = [
+    [
+        "YmVuY2gtaW50ZWdyYXRpb246ZTNiMGM0NDI5OGZjMWMxNDlhZmJmNGM4OTk2ZmI5MjQyN2FlNDFlNDY0OWI5MzRjYTQ5NTk5MWI3ODUyYjg1NQ=="
+    ],
+    ["site-key-1", "api+key/2=="],
+    ["&<>\"'/~ %"],  # no letter or digit: no anchor, every spelling searched
+    ["x"],
+    ["Zoë Ünal", "名前"],
+    [""],
+    [],
+]
+
+
+def _echoes(secrets: list[str]) -> list[bytes]:
+    bodies = [b"", b"{}", b'{"total":0,"list":[]}' * 20]
+    for secret in secrets:
+        for form in sorted(spellings(secret)) if secret else []:
+            raw = form.encode()
+            bodies += [raw, b'{"echo":"' + raw + b'"}', raw[: len(raw) // 2], b"a" + raw[1:] + raw + b"z"]
+    return bodies
+
+
+@pytest.mark.parametrize("secrets", SECRETS, ids=repr)
+def test_guard_body_and_text_are_the_full_search(secrets: list[str]) -> None:
+    guard = CredentialGuard(secrets)
+    for data in _echoes(secrets) + [d for other in SECRETS for d in _echoes(other)]:
+        assert guard.body(data) == old_body(secrets, data)
+        text = data.decode("utf-8", "replace")
+        assert guard.text(text) == old_text(secrets, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=24), max_size=3), st.text(max_size=80), st.integers(0, 80))
+def test_guard_body_is_the_full_search_on_any_text(secrets: list[str], noise: str, at: int) -> None:
+    guard = CredentialGuard(secrets)
+    for secret in secrets:
+        for form in spellings(secret) if secret else ():
+            data = (noise[:at] + form + noise[at:]).encode("utf-8", "surrogatepass")
+            assert guard.body(data) == old_body(secrets, data)
+            assert guard.text(noise[:at] + form + noise[at:]) == old_text(
+                secrets, noise[:at] + form + noise[at:]
+            )
+    data = noise.encode("utf-8", "surrogatepass")
+    assert guard.body(data) == old_body(secrets, data)
+
+
+def test_the_anchors_still_find_an_echo_split_across_stream_chunks() -> None:
+    secret = "abc/def+ghi=="
+    scrubber = CredentialGuard([secret]).stream()
+    echoed = b"x" * 50 + quote(secret, safe="").encode() + b"y" * 50
+    out = b"".join(scrubber.feed(echoed[i : i + 7]) for i in range(0, len(echoed), 7)) + scrubber.close()
+    assert out == b"x" * 50 + MARK.encode() + b"y" * 50
+
+
+# --- the Connection header's tokens: remembered per lone value ---
+
+
+def old_connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    tokens: set[str] = set()
+    if "Connection" not in headers:
+        return frozenset()
+    for value in headers.getall("Connection", ()):
+        tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return frozenset(tokens)
+
+
+CONNECTION_VALUES = [
+    [],
+    ["keep-alive"],
+    ["close"],
+    ["Keep-Alive, X-Secret"],
+    [" , ,upgrade ,"],
+    ["keep-alive", "X-Other"],
+    [""],
+    ["TE,  X-Custom-Hop"],
+]
+
+
+@pytest.mark.parametrize("values", CONNECTION_VALUES, ids=repr)
+def test_connection_tokens_are_the_parsed_ones(values: list[str]) -> None:
+    headers = CIMultiDictProxy(
+        CIMultiDict([("Content-Type", "text/plain"), *(("Connection", v) for v in values)])
+    )
+    for _ in range(3):  # the first time parsed, then remembered
+        assert connection_tokens(headers) == old_connection_tokens(headers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_connection_tokens_of_any_value(value: str) -> None:
+    headers = CIMultiDictProxy(CIMultiDict([("Connection", value)]))
+    assert connection_tokens(headers) == old_connection_tokens(headers) == old_connection_tokens(headers)
+    assert connection_tokens(headers) == old_connection_tokens(headers)
+
+
+# --- the request target: remembered per pool by path and query ---
+
+ORIGIN = "http://crm.internal:8080"
+PATHS = ["/api/v1/Lead", "/wp/civicrm/ajax/rest", "/a b/%zz/ü", "/x?y", "/", "/api/v1/Lead/abc#frag"]
+QUERIES = [
+    [],
+    [("maxSize", "5"), ("offset", "0")],
+    [("q", "a&b=c;d/e?f#g"), ("q", "Ada Lovelace+1")],
+    [("name", "Zoë Ünal"), ("", "")],
+    [("key", "site key"), ("api_key", "k/+=")],
+]
+
+
+def test_the_target_is_request_target_of_the_encoded_query() -> None:
+    pool = Pool(config_for(ORIGIN))
+    for _ in range(2):  # computed, then remembered
+        for path in PATHS:
+            for query in QUERIES:
+                expected = request_target(ORIGIN, path, form_encode(query) if query else "")
+                assert target_of(pool, ORIGIN, path, list(query)) == expected
+
+
+def test_the_remembered_targets_are_bounded() -> None:
+    pool = Pool(config_for(ORIGIN))
+    for n in range(TARGETS_KEPT * 2 + 5):
+        assert target_of(pool, ORIGIN, f"/r/{n}", [("n", str(n))]) == f"/r/{n}?n={n}"
+        assert len(pool.targets) <= TARGETS_KEPT
+
+
+# --- the request head: the control-character check on the encoded head ---
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_BUT_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def old_request_head(
+    method: str,
+    target: str,
+    host: str,
+    headers: CIMultiDict[str],
+    length: int | None,
+    *,
+    chunked: bool = False,
+) -> bytes:
+    block = "\r\n".join(map(": ".join, headers.items()))
+    breaks = max(len(headers) - 1, 0)
+    if (
+        _CONTROL_BUT_CRLF.search(block)
+        or block.count("\r") != breaks
+        or block.count("\n") != breaks
+        or _CONTROL.search(target)
+        or _CONTROL.search(method)
+    ):
+        raise BadGateway(
+            "the request for the CRM carries a control character in a header", reason="bad-outbound-header"
+        )
+    head = f"{method} {target} HTTP/1.1\r\n"
+    if "Host" not in headers:
+        head += f"Host: {host}\r\n"
+    if block:
+        head += block + "\r\n"
+    if "Accept" not in headers:
+        head += "Accept: */*\r\n"
+    if chunked:
+        head += "Transfer-Encoding: chunked\r\n"
+    elif "Content-Length" not in headers and (length is not None or method not in NO_BODY_METHODS):
+        head += f"Content-Length: {length or 0}\r\n"
+    return (head + "\r\n").encode("utf-8", "surrogateescape")
+
+
+def _outcome(build: object, *args: object, **kwargs: object) -> bytes | str:
+    try:
+        return build(*args, **kwargs)  # type: ignore[operator,no-any-return]
+    except BadGateway as error:
+        return f"BadGateway {error.reason}"
+    except UnicodeEncodeError:
+        return "UnicodeEncodeError"
+
+
+VALUES = [
+    "wrk",
+    "",
+    "a\tb",
+    "a\rb",
+    "a\nb",
+    "a\r\nb",
+    "x\x00",
+    "\x7f",
+    "Zoë",
+    "\x85",
+    "\u2028",
+    "\udc80",
+    "\ud800",
+]
+HEADER_SETS = [
+    [],
+    [("Accept", "application/json")],
+    [("Host", "h"), ("Content-Length", "3")],
+    [("User-Agent", "wrk"), ("X-Hmac-Authorization", "YmVuY2g6ZTNi"), ("X-Request-ID", "5f0c")],
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "HEAD", "G\x00T", "GET\r\n"])
+@pytest.mark.parametrize("target", ["/api/v1/Lead?maxSize=5", "/a\tb", "/a\rb", "/ü", "/\x7f", "/\udcff"])
+@pytest.mark.parametrize("host", ["crm:8080", "crm\r\nX: y"])
+def test_request_head_is_the_old_one(method: str, target: str, host: str) -> None:
+    for base in HEADER_SETS:
+        for value in VALUES:
+            for headers in (CIMultiDict(base), CIMultiDict([*base, ("X-Value", value)])):
+                for length, chunked in ((None, False), (3, False), (None, True)):
+                    args = (method, target, host, headers, length)
+                    got = _outcome(request_head, *args, chunked=chunked)
+                    assert got == _outcome(old_request_head, *args, chunked=chunked), (args, chunked)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=4), st.text(max_size=12))
+def test_request_head_of_any_headers(pairs: list[tuple[str, str]], target: str) -> None:
+    headers = CIMultiDict(pairs)
+    args = ("GET", "/" + target, "crm", headers, None)
+    assert _outcome(request_head, *args) == _outcome(old_request_head, *args)
