@@ -65,10 +65,16 @@ class Decoder:
 def decoder_for(header: str | None) -> Decoder:
     """The decoder for a Content-Encoding header value; AnswerUnreadable when it is not one the gateway
     reads (several codings stacked included)."""
-    encoding = (header or "identity").strip().lower() or "identity"
+    if header is None:
+        return _IDENTITY
+    encoding = header.strip().lower() or "identity"
     if encoding not in READABLE:
         raise AnswerUnreadable(
             "the CRM answered with a content encoding the gateway cannot read; "
             "configure the CRM's web server to honour Accept-Encoding: identity (or use gzip)"
         )
     return Decoder(encoding)
+
+
+_IDENTITY = Decoder("identity")
+"""Shared: an identity decoder keeps no state (``feed`` hands each chunk back, ``close`` nothing)."""

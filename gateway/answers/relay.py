@@ -63,25 +63,27 @@ async def relay(
 ) -> Relayed:
     """GatewayError (in the client's dialect, by the caller) when the answer cannot be made safe before
     its headers are sent; a cut connection when that happens while streaming."""
-    decoder = decoder_for(upstream.headers.get("Content-Encoding"))
-    headers = answer_headers(upstream.headers, plan.guard, plan.public, decoded=True)
+    received = upstream.headers
+    decoder = decoder_for(received.get("Content-Encoding"))
+    headers = answer_headers(received, plan.guard, plan.public, decoded=True)
     headers.extend(extra)
-    content_type = upstream.headers.get("Content-Type", "")
-    fields = plan.fields if plan.fields is not None and plan.fields.inspects(content_type) else None
+    fields = plan.fields
+    content_type = received.get("Content-Type", "")
+    if fields is not None and not fields.inspects(content_type):
+        fields = None
     length = upstream.content_length
-    if 300 <= upstream.status < 400 and "Location" in upstream.headers:
+    status = upstream.status
+    if 300 <= status < 400 and "Location" in received:
         # a redirect's page only repeats its target, which may carry what the guard removed from Location
         headers.popall("Content-Type", None)
-        return Relayed(
-            web.Response(status=upstream.status, reason=upstream.reason, headers=headers), upstream.status, 0
-        )
+        return Relayed(web.Response(status=status, reason=upstream.reason, headers=headers), status, 0)
     if fields is not None or (length is not None and length <= BUFFER_LIMIT):
         limit = plan.max_bytes if fields is not None else max(plan.max_bytes, BUFFER_LIMIT)
         body = plan.guard.body(await _read(upstream, decoder, limit))
         if fields is not None:
             body = fields.apply(body, content_type)
-        response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
-        return Relayed(response, upstream.status, len(body))
+        response = web.Response(status=status, reason=upstream.reason, headers=headers, body=body)
+        return Relayed(response, status, len(body))
     return await _stream(upstream, request, decoder, plan.guard, headers)
 
 
