@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.observability.families import LATENCY_BUCKETS
+from gateway.observability.labels import LabelBounds
 from gateway.observability.metrics import GatewayMetrics
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -152,6 +153,22 @@ def test_queue_and_inflight_gauges_follow_the_last_value(metrics: GatewayMetrics
     assert value(s, "crmgw_queued_requests", upstream="civi") == 0
     assert value(s, "crmgw_upstream_rejected_total", upstream="civi", reason="queue_full") == 2
     assert value(s, "crmgw_upstream_rejected_total", upstream="civi", reason="breaker_open") == 1
+
+
+def test_a_load_reporter_follows_a_reload_that_widens_the_upstream_labels() -> None:
+    metrics = GatewayMetrics(upstreams=["civi"])
+    report = metrics.load_reporter("espo")  # not yet a known upstream: its series is "other"
+    report(3, 1)
+    s = scrape(metrics)
+    assert value(s, "crmgw_inflight_requests", upstream="other") == 3
+    assert value(s, "crmgw_queued_requests", upstream="other") == 1
+    metrics.bounds = LabelBounds(upstreams=["civi", "espo"])  # as gateway/reload.py widens them
+    report(2, 0)  # the reporter a request already holds
+    metrics.load_reporter("espo")(1, -1)
+    s = scrape(metrics)
+    assert value(s, "crmgw_inflight_requests", upstream="espo") == 1
+    assert value(s, "crmgw_queued_requests", upstream="espo") == 0
+    assert value(s, "crmgw_inflight_requests", upstream="other") == 3
 
 
 def test_breaker_transitions_set_state_and_count_trips_once(metrics: GatewayMetrics) -> None:
