@@ -27,7 +27,8 @@ BUFFER_LIMIT = 256 * 1024
 
 class UpstreamAnswer(Protocol):
     """The upstream's answer once its head arrived (gateway/proxy/connection.py); the body is read with
-    ``read_all`` or ``read_chunk`` (``b""`` at its end), either raising AnswerBroken or TimeoutError."""
+    ``read_all`` or ``read_chunk`` (``b""`` at its end), either raising AnswerBroken or TimeoutError, or
+    taken with ``complete_body`` when it has all arrived."""
 
     @property
     def status(self) -> int: ...
@@ -39,6 +40,7 @@ class UpstreamAnswer(Protocol):
     def content_length(self) -> int | None: ...
     @property
     def method(self) -> str: ...
+    def complete_body(self) -> bytes | None: ...
     async def read_all(self) -> bytes: ...
     async def read_chunk(self) -> bytes: ...
 
@@ -79,7 +81,10 @@ async def relay(
         return Relayed(web.Response(status=status, reason=upstream.reason, headers=headers), status, 0)
     if fields is not None or (length is not None and length <= BUFFER_LIMIT):
         limit = plan.max_bytes if fields is not None else max(plan.max_bytes, BUFFER_LIMIT)
-        body = plan.guard.body(await _read(upstream, decoder, limit))
+        raw = upstream.complete_body() if decoder.plain and length is not None and length <= limit else None
+        if raw is None:
+            raw = await _read(upstream, decoder, limit)
+        body = plan.guard.body(raw)
         if fields is not None:
             body = fields.apply(body, content_type)
         response = web.Response(status=status, reason=upstream.reason, headers=headers, body=body)

@@ -115,6 +115,17 @@ class Connection(AnswerState, asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def complete_body(self) -> bytes | None:
+        """The whole body, taken at once, when the answer is complete and reading was never paused (what
+        ``read_all`` would return without waiting); else None."""
+        if not self._complete or self._paused:
+            return None
+        body = self._body
+        data = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
+        self._buffered = 0
+        return data
+
     async def read_all(self) -> bytes:
         """The whole body (its size was checked against the limit by the caller)."""
         pieces = []

@@ -3,7 +3,9 @@ old form is kept here and compared on many inputs."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 from urllib.parse import quote
 
 import pytest
@@ -11,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.answers.encoding import Decoder, decoder_for
 from gateway.answers.guard import MARK, CredentialGuard, spellings
 from gateway.errors import BadGateway
+from gateway.proxy.connection import Connection
 from gateway.proxy.forward import TARGETS_KEPT, form_encode, target_of
 from gateway.proxy.pool import Pool
 from gateway.proxy.request_head import NO_BODY_METHODS, request_head, request_target
@@ -255,3 +259,76 @@ def test_request_head_of_any_headers(pairs: list[tuple[str, str]], target: str) 
     headers = CIMultiDict(pairs)
     args = ("GET", "/" + target, "crm", headers, None)
     assert _outcome(request_head, *args) == _outcome(old_request_head, *args)
+
+
+# --- the identity decoder: one shared instance, as a fresh one behaves ---
+
+
+def test_the_shared_identity_decoder_is_a_fresh_one() -> None:
+    for _ in range(2):
+        shared, fresh = decoder_for(None), Decoder("identity")
+        assert shared.plain and fresh.plain
+        for chunk in (b"", b"abc", b"\x1f\x8b\x08", b"x" * 70000):
+            assert shared.feed(chunk) == fresh.feed(chunk)
+        assert shared.close() == fresh.close() == []
+    assert decoder_for(" Identity ").plain and decoder_for("").plain
+
+
+# --- a complete answer's body taken at once: what read_all gives ---
+
+ANSWERS = {
+    "length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "empty": b"HTTP/1.1 204 No Content\r\n\r\n",
+    "zero length": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    "large": b"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + b"x" * 300000,
+}
+
+
+def _fed(loop: asyncio.AbstractEventLoop, raw: bytes, method: str, step: int) -> Connection:
+    conn = Connection(loop)
+    conn.start(method, loop.time() + 30, 30, reading=True)
+    for i in range(0, len(raw), step):
+        conn.data_received(raw[i : i + step])
+    return conn
+
+
+@pytest.mark.parametrize("shape", ANSWERS)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("step", [7, 1 << 20])
+async def test_complete_body_is_what_read_all_reads(shape: str, method: str, step: int) -> None:
+    loop = asyncio.get_running_loop()
+    raw = ANSWERS[shape]
+    expected = await _fed(loop, raw, method, step).read_all()
+    conn = _fed(loop, raw, method, step)
+    assert conn.complete_body() == expected
+    assert await conn.read_chunk() == b""
+
+
+async def test_a_paused_answer_is_left_to_read_chunk() -> None:
+    """Past the high-water mark the connection stops reading; only read_chunk resumes it, so
+    complete_body leaves such an answer to it."""
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    conn = Connection(loop)
+    await loop.create_connection(lambda: conn, sock=ours)
+    try:
+        conn.start("GET", loop.time() + 30, 30, reading=True)
+        theirs.setblocking(False)
+        sender = asyncio.ensure_future(loop.sock_sendall(theirs, ANSWERS["large"]))
+        while not conn._paused:
+            await asyncio.sleep(0.005)
+        assert conn.complete_body() is None
+        assert await conn.read_all() == b"x" * 300000
+        await sender
+    finally:
+        conn.close()
+        theirs.close()
+
+
+async def test_an_incomplete_answer_has_no_complete_body() -> None:
+    loop = asyncio.get_running_loop()
+    conn = _fed(loop, ANSWERS["length"][:-2], "GET", 1 << 20)
+    assert conn.complete_body() is None
+    conn.data_received(b"lo")
+    assert conn.complete_body() == b"hello"
