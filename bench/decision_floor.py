@@ -52,17 +52,21 @@ def start_minimal(workdir: Path, answers: list[dict[str, Any]], kind: str) -> Se
 
 def floor_figures(results: dict[str, Any]) -> dict[str, Any]:
     """minimal/nginx, gateway/nginx, CPU per decision of each, gateway/minimal (CPU and throughput)."""
-    nginx = max(1e-9, results["nginx_proxy"]["requests_per_s"])
+    plain = results["nginx_proxy"]
+    nginx = max(1e-9, plain["requests_per_s"])
     gateway = results["nginx_decision"]
     out: dict[str, Any] = {
         "gateway_vs_nginx_proxy": round(gateway["requests_per_s"] / nginx, 3),
         "gateway_cpu_us_per_decision": gateway.get("gateway_cpu_us_per_request"),
+        "nginx_proxy_cpu_us_per_request": _servers_cpu(plain),
+        "nginx_front_cpu_us_per_request": {"gateway": _servers_cpu(gateway, less_service=True)},
     }
     for kind in KINDS:
         minimal = results.get(f"nginx_minimal_{kind}")
         if minimal is None:
             continue
         cpu = minimal["gateway_cpu_us_per_request"]
+        out["nginx_front_cpu_us_per_request"][kind] = _servers_cpu(minimal, less_service=True)
         out[f"minimal_{kind}_vs_nginx_proxy"] = round(minimal["requests_per_s"] / nginx, 3)
         out[f"minimal_{kind}_cpu_us_per_decision"] = cpu
         out[f"gateway_vs_minimal_{kind}_cpu"] = round(
@@ -74,11 +78,27 @@ def floor_figures(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _servers_cpu(run: dict[str, Any], *, less_service: bool = False) -> float | None:
+    """nginx's CPU per request (with the upstream's): the run's server CPU, less the decision service's."""
+    if "server_cpu_s" not in run or not run.get("requests"):
+        return None
+    total = 1e6 * float(run["server_cpu_s"]) / int(run["requests"])
+    service = float(run["gateway_cpu_us_per_request"]) if less_service else 0.0
+    return round(total - service, 1)
+
+
 def floor_lines(floor: dict[str, Any]) -> list[str]:
     lines = [
         f"gateway decision: {floor['gateway_vs_nginx_proxy']:.3f} x nginx, "
         f"{floor['gateway_cpu_us_per_decision']} us CPU per decision"
     ]
+    front = floor["nginx_front_cpu_us_per_request"]
+    if floor["nginx_proxy_cpu_us_per_request"] is not None:
+        lines.append(
+            f"nginx + upstream CPU per request: plain proxy {floor['nginx_proxy_cpu_us_per_request']} us, "
+            "auth_request front (less the decision service) "
+            + ", ".join(f"{name} {us} us" for name, us in front.items())
+        )
     for kind in KINDS:
         if f"minimal_{kind}_vs_nginx_proxy" in floor:
             lines.append(

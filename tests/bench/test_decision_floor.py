@@ -64,15 +64,16 @@ def test_minimal_service_answers_the_captured_decision_with_a_fresh_request_id(
     assert first["X-Crm-Reply-X-Request-ID"] == first["X-Crm-Set-X-Request-ID"]
 
 
-def run(rps: float, cpu: float | None = None) -> dict[str, Any]:
-    return {"requests_per_s": rps, "gateway_cpu_us_per_request": cpu}
+def run(rps: float, cpu: float | None = None, servers_cpu_s: float = 1.0) -> dict[str, Any]:
+    out = {"requests_per_s": rps, "requests": int(rps * 10), "server_cpu_s": servers_cpu_s}
+    return out | ({} if cpu is None else {"gateway_cpu_us_per_request": cpu})
 
 
 def test_floor_figures_relate_each_decision_service_to_nginx_and_to_each_other() -> None:
     results = {
-        "nginx_proxy": run(20000.0),
-        "nginx_decision": run(3000.0, 180.0),
-        "nginx_minimal_server": run(4000.0, 120.0),
+        "nginx_proxy": run(20000.0, servers_cpu_s=6.0),
+        "nginx_decision": run(3000.0, 180.0, servers_cpu_s=8.1),
+        "nginx_minimal_server": run(4000.0, 120.0, servers_cpu_s=8.8),
     }
     floor = floor_figures(results)
     assert floor["gateway_vs_nginx_proxy"] == 0.15
@@ -80,6 +81,8 @@ def test_floor_figures_relate_each_decision_service_to_nginx_and_to_each_other()
     assert floor["gateway_vs_minimal_server_cpu"] == 1.5
     assert floor["gateway_vs_minimal_server_throughput"] == 0.75
     assert "minimal_app_vs_nginx_proxy" not in floor
+    assert floor["nginx_proxy_cpu_us_per_request"] == 30.0
+    assert floor["nginx_front_cpu_us_per_request"] == {"gateway": 90.0, "server": 100.0}
 
 
 @pytest.mark.timeout(120)
