@@ -100,6 +100,11 @@ class Pool:
         self._all.add(conn)
         return conn
 
+    def take_idle(self) -> Connection | None:
+        """An idle connection at once, as ``acquire`` takes one first; None: ``acquire`` (it waits or
+        connects)."""
+        return self._idle_connection(self._loop) if self._loop is not None else None
+
     def _idle_connection(self, loop: asyncio.AbstractEventLoop) -> Connection | None:
         idle = self._idle
         while idle:

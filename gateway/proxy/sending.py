@@ -26,7 +26,9 @@ async def send(pool: Pool, method: str, head: bytes, stream: AsyncIterator[bytes
     deadline = loop.time() + timeouts.total
     retry = method in IDEMPOTENT and stream is None
     while True:
-        conn = await _acquire(pool, deadline)
+        conn = pool.take_idle()
+        if conn is None:
+            conn = await _acquire(pool, deadline)
         conn.start(method, deadline, timeouts.read, reading=stream is None)
         try:
             conn.write(head)
