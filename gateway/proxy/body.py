@@ -3,6 +3,7 @@ dialect needs it (bounded by the upstream's max_body_bytes)."""
 
 from __future__ import annotations
 
+from codecs import escape_decode
 from collections.abc import AsyncIterator
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -86,11 +87,18 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
 
 
 def _unquote(text: str) -> str:
-    """``unquote(text)``: for ASCII text it decodes the whole text's bytes at once, as here."""
+    """``unquote(text)``: for ASCII text it decodes the whole text's bytes at once, as here. Its
+    ``%XX`` escapes become ``\\xXX`` ones that ``escape_decode`` turns into bytes in C (backslashes
+    doubled first, so no other escape exists); a ``%`` not followed by two hex digits, which unquote
+    keeps as it is, makes ``escape_decode`` fail and the text take unquote's own path."""
     if "%" not in text:
         return text
     if text.isascii():
-        return unquote_to_bytes(text).decode("utf-8", "replace")
+        try:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
+            return escape_decode(escaped)[0].decode("utf-8", "replace")
+        except ValueError:
+            return unquote_to_bytes(text).decode("utf-8", "replace")
     return unquote(text)
 
 

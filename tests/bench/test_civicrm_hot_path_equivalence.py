@@ -39,7 +39,7 @@ def old_form_pairs(body: bytes) -> list[tuple[str, str]]:
 FORM_PIECES = (
     "a", "Z", "0", "=", "&", "&&", "+", "%", "%2", "%20", "%2B", "%26", "%3D", "%7B", "%C3%A9", "%C3",
     "%A9", "%FF", "%E2%82", "%E2%82%AC", "%zz", "%%", "é", "€", "😀", "json", "api.Email.get", "[", "]",
-    " ", ";", "\x00", "%00",
+    " ", ";", "\x00", "%00", "\\", "\\x41", "\\\\", "\\n", "%5C", "%5c", "%7b", "%e2%82%ac", "x", "%4",
 )  # fmt: skip
 
 
@@ -50,7 +50,7 @@ def random_text(rng: random.Random, pieces: tuple[str, ...], most: int) -> str:
 def test_form_pairs_are_parse_qsl_on_generated_bodies() -> None:
     rng = random.Random(17)
     bodies = [random_text(rng, FORM_PIECES, 14).encode() for _ in range(CASES)]
-    bodies += [b"", b"&", b"=", b"a", b"a=", b"=b", b"a=b=c", b"\xc3", b"a=%C3%A9&b=\xff"]
+    bodies += [b"", b"&", b"=", b"a", b"a=", b"=b", b"a=b=c", b"\xc3", b"a=%C3%A9&b=\xff", b"\\%41=\\x41%"]
     for body in bodies:
         try:
             expected: Any = old_form_pairs(body)

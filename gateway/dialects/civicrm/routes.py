@@ -12,6 +12,7 @@ import enum
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from gateway.dialects.base import RequestView
@@ -186,6 +187,12 @@ def locate(view: RequestView, sources: Sources, cms: str) -> Route:
 
 
 def classify(name: str) -> Route:
+    """The route a canonical route name stands for (memoized for names up to 128 characters: a Route
+    is immutable, and a refusal is raised afresh each time)."""
+    return _classify_cached(name) if len(name) <= 128 else _classify(name)
+
+
+def _classify(name: str) -> Route:
     parts = name.split("/")
     lowered = [part.lower() for part in parts]
     if lowered == ["wp-json", "civicrm", "v3", "rest"]:
@@ -205,3 +212,6 @@ def classify(name: str) -> Route:
         if len(parts) == 4:
             raise BadRequest("APIv4 route without an action", reason="bad-route")
     return Route(Kind.OTHER, name)
+
+
+_classify_cached = lru_cache(maxsize=512)(_classify)
