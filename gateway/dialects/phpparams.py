@@ -160,8 +160,15 @@ def php_json_decode(text: str | bytes, object_pairs_hook: Any = None) -> Any:
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     decoder = _DECODER if object_pairs_hook is None else _decoder(object_pairs_hook)
     value = decoder.decode(text)
-    _check(value, 0)
+    if object_pairs_hook is not None or not _plainly_within_php(text):
+        _check(value, 0)
     return value
+
+
+def _plainly_within_php(text: str) -> bool:
+    """True when no decoded value can hold a lone surrogate (ASCII text without a ``\\u`` escape) nor
+    nest ``PHP_JSON_DEPTH - 1`` deep (fewer opening brackets than that): ``_check`` would pass."""
+    return text.isascii() and "\\u" not in text and text.count("[") + text.count("{") < PHP_JSON_DEPTH - 1
 
 
 def _decoder(object_pairs_hook: Any = None) -> json.JSONDecoder:

@@ -111,6 +111,7 @@ def test_php_json_decode_is_the_old_decode_on_generated_texts(hook: Any) -> None
     rng = random.Random(6)
     texts: list[str | bytes] = [random_text(rng, JSON_PIECES, 9) for _ in range(CASES)]
     texts += ['{"a": ' * 600 + "1" + "}" * 600, "[" * 510 + "]" * 510, "[" * 511 + "]" * 511]
+    texts += ["[" * 509 + "]" * 509, "[" * 509 + '"\\u00e9"' + "]" * 509, '{"\\\\u": "\\ud800"}']
     texts += ["\ufeff{}", b'{"a": "\xc3\xa9"}', b"\xff", '{"a": {"b": ["\\udbff"]}}', "\ufeff"]
     texts += [json.dumps({"sequential": 1, "return": "display_name", "api.Email.get": {}})]
     for text in texts:
