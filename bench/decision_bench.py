@@ -9,8 +9,8 @@ target of cached-token GETs (the EspoCRM Lead list of bench/scenarios.py, HMAC-s
 reference, the gateway's proxy mode alone and behind a plain nginx proxy (today's way of putting nginx in
 front of it). The decision front runs twice: without the decision cache, and with it on
 (``--decision-cache-seconds``, ``--cache-seconds``, default 10; 0 leaves that run out): wrk repeats one GET
-with one token, so with the cache nearly every decision is a hit. Target: decision >= 0.5 x plain proxy
-requests/s.
+with one token, so with the cache nearly every decision is a hit. Targets: decision without the cache
+>= 0.30 x plain proxy requests/s, with the cache >= 0.5.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ from gateway.frontends.plan import make_plan
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_RATIO = 0.5
+"""With nginx's decision cache."""
+TARGET_RATIO_NO_CACHE = 0.30
+"""Every request asks the gateway (issue 17)."""
 SCENARIO = scenarios.ESPO
 
 
@@ -207,7 +210,8 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
         "decision_vs_nginx_to_gateway_proxy": round(chained, 3),
         "decision_cached_vs_nginx_proxy": cached_ratio,
         "target": TARGET_RATIO,
-        "target_met": ratio >= TARGET_RATIO,
+        "target_no_cache": TARGET_RATIO_NO_CACHE,
+        "target_met": ratio >= TARGET_RATIO_NO_CACHE,
         "target_met_with_cache": cached_ratio is not None and cached_ratio >= TARGET_RATIO,
         "floor": floor_figures(results) if args.floor else None,
     }
@@ -225,7 +229,7 @@ def summary(report: dict[str, Any]) -> str:
     verdict = "met" if report["target_met"] else "NOT met"
     lines.append(
         f"decision / plain proxy = {report['decision_vs_nginx_proxy']:.2f} "
-        f"(target >= {TARGET_RATIO}: {verdict})"
+        f"(target >= {TARGET_RATIO_NO_CACHE}: {verdict})"
     )
     lines.append(
         f"decision / nginx in front of proxy mode = {report['decision_vs_nginx_to_gateway_proxy']:.2f}"
@@ -236,7 +240,10 @@ def summary(report: dict[str, Any]) -> str:
     if cached is not None:
         verdict = "met" if report["target_met_with_cache"] else "NOT met"
         seconds = report["meta"]["decision_cache_seconds"]
-        lines.append(f"decision with a {seconds} s cache / plain proxy = {cached:.2f} ({verdict})")
+        lines.append(
+            f"decision with a {seconds} s cache / plain proxy = {cached:.2f} "
+            f"(target >= {TARGET_RATIO}: {verdict})"
+        )
     return "\n".join(lines)
 
 
