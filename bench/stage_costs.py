@@ -34,7 +34,6 @@ from multidict import CIMultiDict
 from bench.decision_bench import SCENARIO, decision_config
 from bench.gateway import make_credentials
 from gateway.admission import Origin, _admit_again, authenticate, rate_limit
-from gateway.admission_memo import dropped_params
 from gateway.app import build_runtime, policy_entities
 from gateway.config.loader import load_config
 from gateway.decision import answer
@@ -43,6 +42,7 @@ from gateway.decision.forwarded import decision_view, read_forwarded, refuse_res
 from gateway.dialects.credentials import outbound_headers
 from gateway.exchange import access_line, begin
 from gateway.observability.metrics import GatewayMetrics
+from gateway.proxy.outbound import dropped_params
 from gateway.runtime import Runtime
 from gateway.wire.slots import extract_token
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from multidict import CIMultiDict
 
 from gateway.acting import resolve_identity
-from gateway.admission_memo import Plan, dropped_params, template_of
+from gateway.admission_memo import Plan, template_of
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import Forbidden, RateLimited
 from gateway.exchange import Exchange
@@ -20,7 +20,7 @@ from gateway.identities import Selection
 from gateway.identity.spec import ActingAs
 from gateway.limits import limits_for_request
 from gateway.principal import Principal
-from gateway.proxy.outbound import build_outbound
+from gateway.proxy.outbound import build_outbound, dropped_params
 from gateway.proxy.upstream import Upstream
 from gateway.ratelimit.base import Limit
 from gateway.ratelimit.headers import ratelimit_headers

@@ -20,18 +20,16 @@ from typing import NamedTuple
 from multidict import CIMultiDict
 
 from gateway.dialects.base import Operation, RequestView
-from gateway.dialects.credentials import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES, TOKEN_PARAMS
+from gateway.dialects.credentials import CLIENT_CREDENTIALS, CREDENTIAL_PREFIXES
 from gateway.identity.spec import ActingAs
 from gateway.policy.cache import Memo
 from gateway.principal import Principal
+from gateway.proxy.outbound import set_forwarding
 from gateway.ratelimit.base import Limit
 from gateway.signers.base import OutboundRequest
 
 MEMO_SIZE = 4096
 """Plans kept: beyond that the least recently used one goes."""
-
-PER_REQUEST = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-ID")
-"""Headers ``build_outbound`` sets from the request's origin and id: written anew into each copy."""
 
 _UNREAD = frozenset({"x-request-id", "x-forwarded-for"})
 """Client headers no stage before signing reads and the outbound request never carries (the gateway sets
@@ -50,14 +48,14 @@ class Plan(NamedTuple):
     charged: tuple[tuple[Limit, int], ...]
     """The rate limits the request is charged against, with their costs (still charged per request)."""
     template: OutboundRequest
-    """The unsigned outbound request of the first such request (its PER_REQUEST headers included)."""
+    """The unsigned outbound request of the first such request (``outbound`` writes its ``FORWARDING``
+    headers anew into each copy)."""
 
     def outbound(self, request_id: str, client_ip: str, scheme: str, host: str) -> OutboundRequest:
         """A fresh unsigned outbound request, as ``build_outbound`` would build it for this request."""
         t = self.template
         headers = CIMultiDict[str](t.headers)
-        for name, value in zip(PER_REQUEST, (client_ip, scheme, host, request_id), strict=True):
-            headers[name] = value
+        set_forwarding(headers, client_ip, scheme, host, request_id)
         return OutboundRequest(t.method, t.path, list(t.query), headers, t.base_path)
 
 
@@ -130,15 +128,3 @@ class AdmissionMemo:
 
     def __len__(self) -> int:
         return len(self._plans)
-
-
-def dropped_params(credential_params: frozenset[str]) -> frozenset[str]:
-    """The query parameters ``build_outbound`` removes for a dialect with these credential parameters."""
-    found = _DROPPED.get(credential_params)
-    if found is None:
-        found = _DROPPED[credential_params] = credential_params | TOKEN_PARAMS
-    return found
-
-
-_DROPPED: dict[frozenset[str], frozenset[str]] = {}
-"""By each dialect's (class-level, fixed) ``credential_params``."""

@@ -9,11 +9,12 @@ from collections.abc import Hashable
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from gateway.admission_memo import AdmissionMemo, Plan, dropped_params, template_of
+from gateway.admission_memo import AdmissionMemo, Plan, template_of
 from gateway.dialects.base import RequestView
 from gateway.dialects.civicrm.dialect import CiviCrmDialect
 from gateway.identity.spec import ActingAs
 from gateway.principal import Principal
+from gateway.proxy.outbound import dropped_params
 from gateway.signers.base import OutboundRequest
 
 ALICE = Principal(subject="alice", issuer="https://idp", expires_at=2e9)
