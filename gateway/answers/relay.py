@@ -20,7 +20,6 @@ from gateway.answers.fields import FieldFilter
 from gateway.answers.guard import CredentialGuard
 from gateway.answers.headers import PublicUrl, answer_headers
 
-CHUNK = 64 * 1024
 BUFFER_LIMIT = 256 * 1024
 """Answers that need no field filter are buffered up to this size, streamed beyond."""
 
