@@ -59,9 +59,8 @@ class Limit:
         return 1.0 / self.rate_per_second
 
 
-@dataclass(frozen=True, slots=True)
-class LimitResult:
-    """The answer for one request.
+class LimitResult(NamedTuple):
+    """The answer for one request (a tuple: built per request).
 
     ``limit`` is the most restrictive of the request's limits: the one that refused (the longest wait if
     several did), else the one with the fewest operations left; ``None`` when no limit applied (no limits,

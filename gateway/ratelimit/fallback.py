@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -101,7 +100,7 @@ class FallbackLimiter:
                 headers={"Retry-After": "1"},
             )
         result = await self._local.hit(limits, cost)
-        return dataclasses.replace(result, backend="fallback")
+        return result._replace(backend="fallback")
 
     def _failed(self, exc: LimiterUnavailable) -> None:
         now = self._clock()

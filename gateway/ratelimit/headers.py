@@ -24,16 +24,32 @@ from functools import lru_cache
 
 from gateway.ratelimit.base import Limit, LimitResult
 
+VALUES_KEPT = 4096
+"""RateLimit-Policy and RateLimit values remembered by (limit, remaining, reset): then it starts again."""
+
+_values: dict[tuple[Limit, int, int], tuple[str, str]] = {}
+
 
 def ratelimit_headers(result: LimitResult) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if result.limit is not None:
-        name, policy = _policy(result.limit)
-        headers["RateLimit-Policy"] = policy
-        headers["RateLimit"] = f"{name};r={max(0, result.remaining)};t={ceil_seconds(result.reset_seconds)}"
+    limit = result.limit
+    if limit is None:
+        headers: dict[str, str] = {}
+    else:
+        key = (limit, result.remaining, math.ceil(result.reset_seconds - 1e-9))
+        values = _values.get(key)
+        if values is None:
+            values = _values[key] = _rendered(*key)
+            if len(_values) > VALUES_KEPT:
+                _values.clear()
+        headers = {"RateLimit-Policy": values[0], "RateLimit": values[1]}
     if not result.allowed:
         headers["Retry-After"] = str(max(1, ceil_seconds(result.retry_after_seconds)))
     return headers
+
+
+def _rendered(limit: Limit, remaining: int, reset: int) -> tuple[str, str]:
+    name, policy = _policy(limit)
+    return policy, f"{name};r={max(0, remaining)};t={max(0, reset)}"
 
 
 @lru_cache(maxsize=1024)

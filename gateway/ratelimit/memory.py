@@ -11,6 +11,7 @@ from gateway.ratelimit.base import (
     Cost,
     Limit,
     LimitResult,
+    Verdict,
     check_request,
     gcra,
     most_restrictive,
@@ -45,33 +46,55 @@ class MemoryLimiter:
     def hit_now(self, limits: Sequence[Limit], cost: Cost) -> LimitResult:
         """The synchronous core of :meth:`hit`: atomic with respect to the event loop."""
         costs = check_request(limits, cost)
-        if not limits:
+        count = len(costs)
+        if not count:
             return unlimited("memory")
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
+        if count > 2:
+            return self._hit_many(limits, costs, now)
+        # one or two limits (a gateway-wide and a per-principal one): no lists built
+        tats = self._tats
+        first = limits[0]
+        verdict = gcra(first.interval, first.burst, tats.get(first.key), now, costs[0])
+        if count == 1:
+            if verdict.allowed:
+                tats[first.key] = verdict.new_tat
+                tats.move_to_end(first.key)
+                self._bound()
+            return _result(first, verdict)
+        second = limits[1]
+        other = gcra(second.interval, second.burst, tats.get(second.key), now, costs[1])
+        if verdict.allowed and other.allowed:
+            tats[first.key] = verdict.new_tat
+            tats.move_to_end(first.key)
+            tats[second.key] = other.new_tat
+            tats.move_to_end(second.key)
+            self._bound()
+        if _second_first(verdict, other):
+            return _result(second, other)
+        return _result(first, verdict)
+
+    def _hit_many(self, limits: Sequence[Limit], costs: list[int], now: float) -> LimitResult:
         tats = self._tats
         verdicts = [
             gcra(limit.interval, limit.burst, tats.get(limit.key), now, charge)
             for limit, charge in zip(limits, costs, strict=True)
         ]
-        chosen = most_restrictive(verdicts) if len(verdicts) > 1 else 0
+        chosen = most_restrictive(verdicts)
         verdict = verdicts[chosen]
-        allowed = verdict.allowed  # the most restrictive refuses whenever any does
-        if allowed:
+        if verdict.allowed:  # the most restrictive refuses whenever any does
             for limit, each in zip(limits, verdicts, strict=True):
                 tats[limit.key] = each.new_tat
                 tats.move_to_end(limit.key)
-            while len(tats) > self._max_keys:
-                tats.popitem(last=False)
-        return LimitResult(
-            allowed=allowed,
-            limit=limits[chosen],
-            remaining=verdict.remaining,
-            reset_seconds=verdict.reset,
-            retry_after_seconds=verdict.retry_after,
-            backend="memory",
-        )
+            self._bound()
+        return _result(limits[chosen], verdict)
+
+    def _bound(self) -> None:
+        tats = self._tats
+        while len(tats) > self._max_keys:
+            tats.popitem(last=False)
 
     def __len__(self) -> int:
         """How many buckets are held (for tests and metrics)."""
@@ -87,3 +110,19 @@ class MemoryLimiter:
         self._next_sweep = now + self._sweep_every_s
         for key in [key for key, tat in self._tats.items() if tat <= now]:
             del self._tats[key]
+
+
+def _second_first(first: Verdict, second: Verdict) -> bool:
+    """``most_restrictive([first, second]) == 1``, without the severity tuples."""
+    if first.allowed:
+        if not second.allowed:
+            return True
+        return second.remaining < first.remaining or (
+            second.remaining == first.remaining and second.reset > first.reset
+        )
+    return not second.allowed and second.retry_after > first.retry_after
+
+
+def _result(limit: Limit, verdict: Verdict) -> LimitResult:
+    allowed, _, remaining, reset, retry_after = verdict
+    return LimitResult(allowed, limit, remaining, reset, retry_after, "memory")
