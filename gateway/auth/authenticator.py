@@ -141,19 +141,24 @@ class Authenticator:
     async def authenticate(self, token: str) -> Principal:
         """The verified caller, or AuthenticationError with a stable ``reason`` (never the token); then
         the revocation list, on every path (a cached token too)."""
-        principal = await self._verified(token)
-        if self.revocations is not None:
-            await self.revocations.check(principal)
+        principal = self._cached(token)
+        if principal is None:
+            principal = await self._verified(token)
+        revocations = self.revocations
+        if revocations is not None and not revocations.nothing_revoked():
+            await revocations.check(principal)
         return principal
 
-    async def _verified(self, token: str) -> Principal:
-        settings = self._settings
-        limit = settings.max_token_bytes
+    def _cached(self, token: str) -> Principal | None:
+        """The principal the cache holds for the token, after the size check (one coroutine less)."""
+        limit = self._settings.max_token_bytes
         if len(token) > limit or len(token.encode("utf-8", "replace")) > limit:
             raise AuthenticationError("token is too large", reason="token-too-large")
-        cached = self._cache.get(token)
-        if cached is not None:
-            return cached
+        return self._cache.get(token)
+
+    async def _verified(self, token: str) -> Principal:
+        """A token the cache does not hold, verified (or introspected) and cached until its ``exp``."""
+        settings = self._settings
         if token.count(".") != 2 and self.introspectors:
             return await self._introspector_for(token).authenticate(token)
         unverified = parse_unverified(token)

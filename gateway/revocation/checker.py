@@ -34,6 +34,12 @@ class RevocationChecker:
         self._leeway = leeway_seconds
         self._on_refusal = on_refusal or (lambda reason: None)
 
+    def nothing_revoked(self) -> bool:
+        """True when the list is known to be empty without asking anything (an empty in-memory store):
+        ``check`` would then accept every token."""
+        store = self.store
+        return type(store) is MemoryStore and store.empty()
+
     async def check(self, principal: Principal) -> None:
         try:
             entries = await self.store.lookup(targets(principal))

@@ -82,6 +82,9 @@ class MemoryStore:
     async def remove(self, kind: str, value: str) -> bool:
         return self._entries.pop((kind, value), None) is not None
 
+    def empty(self) -> bool:
+        return not self._entries
+
     async def lookup(self, targets: Sequence[tuple[str, str]]) -> list[Entry]:
         if not self._entries:
             return []

@@ -8,7 +8,7 @@ exactly one distinct token is accepted. Messages never contain a token.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,20 +43,6 @@ def _token(value: str, scheme: Scheme) -> str | None:
     return rest.strip() if matches else None
 
 
-def _values(
-    slot: TokenSlot,
-    headers: CIMultiDictProxy[str],
-    query: MultiDictProxy[str],
-    form: MultiDictProxy[str] | None,
-) -> Iterator[str]:
-    if not slot.param:
-        yield from headers.getall(slot.field, ())
-        return
-    yield from query.getall(slot.field, ())
-    if form is not None:
-        yield from (v for v in form.getall(slot.field, ()) if isinstance(v, str))
-
-
 def extract_token(
     headers: CIMultiDictProxy[str],
     query: MultiDictProxy[str],
@@ -68,15 +54,27 @@ def extract_token(
     Raises AuthenticationError ``missing-token`` (none found) or ``multiple-tokens`` (two different
     values); the same token repeated in several slots is accepted.
     """
-    found: set[str] = set()
+    found: str | None = None
     for slot in slots:
-        values = list(_values(slot, headers, query, form)) if slot.param else headers.getall(slot.field, ())
+        if not slot.param:
+            values: Iterable[str] = headers.getall(slot.field, ())
+        elif form is None:
+            values = query.getall(slot.field, ())
+        else:
+            values = [
+                *query.getall(slot.field, ()),
+                *(v for v in form.getall(slot.field, ()) if isinstance(v, str)),
+            ]
         for value in values:
             token = _token(value, slot.scheme)
-            if token:
-                found.add(token)
-    if not found:
+            if not token:
+                continue
+            if found is None:
+                found = token
+            elif token != found:
+                raise AuthenticationError(
+                    "the request carries two different tokens", reason="multiple-tokens"
+                )
+    if found is None:
         raise AuthenticationError("no bearer token in the request", reason="missing-token")
-    if len(found) > 1:
-        raise AuthenticationError("the request carries two different tokens", reason="multiple-tokens")
-    return found.pop()
+    return found

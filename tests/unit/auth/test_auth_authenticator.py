@@ -13,6 +13,8 @@ from aiohttp import web
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.settings import StaticKey
 from gateway.errors import AuthenticationError, ConfigError
+from gateway.revocation.checker import RevocationChecker
+from gateway.revocation.store import MemoryStore
 from gateway.secrets import Secret
 from tests.support.jwt_factory import (
     ISSUER,
@@ -75,6 +77,24 @@ async def test_repeated_token_costs_no_signature_check_until_exp(clock: FakeCloc
     with pytest.raises(AuthenticationError) as caught:
         await auth.authenticate(token)
     assert caught.value.reason == "token-expired"
+
+
+async def test_a_cached_token_is_checked_against_the_revocation_list_each_time(clock: FakeClock) -> None:
+    store = MemoryStore(clock)
+    auth = Authenticator(
+        auth_settings(issuer_settings(static_keys=(StaticKey(None, RSA.public_pem),))),
+        clock=clock,
+        revocations=RevocationChecker(store),
+    )
+    token = sign(RSA, claims(now=clock.now - 5, lifetime=60, sub="svc", jti="j1"))
+    first = await auth.authenticate(token)
+    assert await auth.authenticate(token) is first  # cached, nothing revoked
+    await store.add("jti", "j1", clock.now, 3600)
+    with pytest.raises(AuthenticationError) as caught:
+        await auth.authenticate(token)
+    assert caught.value.reason == "token-revoked"
+    assert await store.remove("jti", "j1")
+    assert await auth.authenticate(token) is first and auth.signature_checks == 1
 
 
 async def test_failures_are_not_cached(clock: FakeClock) -> None:

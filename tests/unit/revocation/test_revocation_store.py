@@ -66,3 +66,22 @@ async def test_the_checker_refuses_and_reports_what_matched() -> None:
     with pytest.raises(AuthenticationError) as refused:
         await checker.check(principal(sub="svc", iat=NOW - 5, jti="j"))
     assert refused.value.reason == "token-revoked" and seen == ["jti"]
+
+
+class SlowMemoryStore(MemoryStore):
+    """A store that is a MemoryStore by inheritance only: the checker must ask it."""
+
+
+async def test_nothing_revoked_only_for_an_empty_memory_store() -> None:
+    clock = FakeClock(NOW)
+    store = MemoryStore(clock)
+    checker = RevocationChecker(store)
+    assert checker.nothing_revoked()
+    await store.add("sub", "svc", NOW, 100)
+    assert not checker.nothing_revoked()
+    clock.advance(100)  # expired but still held: the checker asks the store, which answers none
+    assert not checker.nothing_revoked()
+    await checker.check(principal(sub="svc", iat=NOW - 5))
+    assert await store.remove("sub", "svc")
+    assert checker.nothing_revoked()
+    assert not RevocationChecker(SlowMemoryStore(clock)).nothing_revoked()
