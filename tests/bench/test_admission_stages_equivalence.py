@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from gateway.errors import AuthenticationError
+from gateway.errors import AuthenticationError, GatewayError
 from gateway.ratelimit.base import (
     Cost,
     Limit,
@@ -25,6 +25,9 @@ from gateway.ratelimit.base import (
 )
 from gateway.ratelimit.headers import _policy, ratelimit_headers
 from gateway.ratelimit.memory import MemoryLimiter
+from gateway.secrets import Secret
+from gateway.signers.base import Identity
+from gateway.signers.options import identity_text
 from gateway.wire.slots import AUTHORIZATION, TokenSlot, _token, extract_token
 
 
@@ -326,3 +329,32 @@ def test_extract_token_table(
         SLOTS,
     )
     assert outcome(extract_token, *args) == outcome(old_extract_token, *args)
+
+
+def old_identity_text(identity: Identity, name: str) -> str:
+    """``identity_text`` before its one-line check became three substring searches."""
+    secret = identity.get(name)
+    if not isinstance(secret, Secret):
+        raise GatewayError(f"CRM identity lacks {name}", reason="identity-misconfigured", status=500)
+    value = secret.reveal()
+    if not value or not frozenset("\r\n\0").isdisjoint(value):
+        raise GatewayError(
+            f"CRM identity {name} is empty or not one line", reason="identity-misconfigured", status=500
+        )
+    return value
+
+
+def identity_outcome(call: object, identity: Identity) -> tuple[str, str]:
+    try:
+        return "text", call(identity, "api_key")  # type: ignore[operator]
+    except GatewayError as exc:
+        return exc.reason, str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.text(alphabet=st.sampled_from(["a", "\r", "\n", "\0", " ", "\u00e9", "\t", "\x0b"]), max_size=6)
+)
+def test_identity_text_generated(value: str) -> None:
+    for identity in ({"api_key": Secret(value)}, {"api_key": value}, {}):
+        assert identity_outcome(identity_text, identity) == identity_outcome(old_identity_text, identity)  # type: ignore[arg-type]
