@@ -143,23 +143,30 @@ class Verdict(NamedTuple):
     retry_after: float
 
 
-def gcra(interval: float, burst: int, tat: float | None, now: float, cost: int) -> Verdict:
+Step = tuple[bool, float, int, float, float]
+"""``Verdict``'s fields as a plain tuple (the memory limiter's one- and two-limit path unpacks it)."""
+
+
+def gcra_step(interval: float, burst: int, tat: float | None, now: float, cost: int) -> Step:
     """One GCRA step for one bucket; ``tat`` is the stored TAT or ``None`` for a fresh bucket."""
     used = (tat - now) / interval if tat is not None and tat > now else 0.0
     after = used + cost
     if after <= burst + EPSILON:
         left = burst - after + EPSILON
-        return Verdict(
-            True, now + after * interval, math.floor(left) if left > 0 else 0, after * interval, 0.0
-        )
+        return True, now + after * interval, math.floor(left) if left > 0 else 0, after * interval, 0.0
     left = burst - used + EPSILON
-    return Verdict(
+    return (
         False,
         now + used * interval,
         math.floor(left) if left > 0 else 0,
         used * interval,
         (after - burst) * interval,
     )
+
+
+def gcra(interval: float, burst: int, tat: float | None, now: float, cost: int) -> Verdict:
+    """:func:`gcra_step` as a ``Verdict``."""
+    return Verdict(*gcra_step(interval, burst, tat, now, cost))
 
 
 def most_restrictive(verdicts: Sequence[Verdict]) -> int:

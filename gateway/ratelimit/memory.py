@@ -11,9 +11,9 @@ from gateway.ratelimit.base import (
     Cost,
     Limit,
     LimitResult,
-    Verdict,
     check_request,
     gcra,
+    gcra_step,
     most_restrictive,
     unlimited,
 )
@@ -54,27 +54,36 @@ class MemoryLimiter:
             self._sweep(now)
         if count > 2:
             return self._hit_many(limits, costs, now)
-        # one or two limits (a gateway-wide and a per-principal one): no lists built
+        # one or two limits (a gateway-wide and a per-principal one): no lists, verdicts as plain tuples
         tats = self._tats
         first = limits[0]
-        verdict = gcra(first.interval, first.burst, tats.get(first.key), now, costs[0])
+        ok, tat, left, reset, retry = gcra_step(
+            first.interval, first.burst, tats.get(first.key), now, costs[0]
+        )
         if count == 1:
-            if verdict.allowed:
-                tats[first.key] = verdict.new_tat
+            if ok:
+                tats[first.key] = tat
                 tats.move_to_end(first.key)
                 self._bound()
-            return _result(first, verdict)
+            return LimitResult(ok, first, left, reset, retry, "memory")
         second = limits[1]
-        other = gcra(second.interval, second.burst, tats.get(second.key), now, costs[1])
-        if verdict.allowed and other.allowed:
-            tats[first.key] = verdict.new_tat
+        ok2, tat2, left2, reset2, retry2 = gcra_step(
+            second.interval, second.burst, tats.get(second.key), now, costs[1]
+        )
+        if ok and ok2:
+            tats[first.key] = tat
             tats.move_to_end(first.key)
-            tats[second.key] = other.new_tat
+            tats[second.key] = tat2
             tats.move_to_end(second.key)
             self._bound()
-        if _second_first(verdict, other):
-            return _result(second, other)
-        return _result(first, verdict)
+        # most_restrictive of the two: the refusal with the longer wait, else the fewer left (longer reset)
+        if ok:
+            second_wins = not ok2 or left2 < left or (left2 == left and reset2 > reset)
+        else:
+            second_wins = not ok2 and retry2 > retry
+        if second_wins:
+            return LimitResult(ok2, second, left2, reset2, retry2, "memory")
+        return LimitResult(ok, first, left, reset, retry, "memory")
 
     def _hit_many(self, limits: Sequence[Limit], costs: list[int], now: float) -> LimitResult:
         tats = self._tats
@@ -89,7 +98,8 @@ class MemoryLimiter:
                 tats[limit.key] = each.new_tat
                 tats.move_to_end(limit.key)
             self._bound()
-        return _result(limits[chosen], verdict)
+        allowed, _, remaining, reset, retry_after = verdict
+        return LimitResult(allowed, limits[chosen], remaining, reset, retry_after, "memory")
 
     def _bound(self) -> None:
         tats = self._tats
@@ -110,19 +120,3 @@ class MemoryLimiter:
         self._next_sweep = now + self._sweep_every_s
         for key in [key for key, tat in self._tats.items() if tat <= now]:
             del self._tats[key]
-
-
-def _second_first(first: Verdict, second: Verdict) -> bool:
-    """``most_restrictive([first, second]) == 1``, without the severity tuples."""
-    if first.allowed:
-        if not second.allowed:
-            return True
-        return second.remaining < first.remaining or (
-            second.remaining == first.remaining and second.reset > first.reset
-        )
-    return not second.allowed and second.retry_after > first.retry_after
-
-
-def _result(limit: Limit, verdict: Verdict) -> LimitResult:
-    allowed, _, remaining, reset, retry_after = verdict
-    return LimitResult(allowed, limit, remaining, reset, retry_after, "memory")

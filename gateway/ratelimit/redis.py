@@ -56,7 +56,7 @@ from gateway.redisurl import parse_sentinel_url
 
 # KEYS[i]: the buckets; ARGV[3i-2], ARGV[3i-1], ARGV[3i]: emission interval (microseconds), burst and cost
 # of KEYS[i]. Returns {allowed 0|1, index of the most restrictive key, remaining, reset us, retry-after us}.
-# Mirrors base.gcra and base.most_restrictive.
+# Mirrors base.gcra_step and base.most_restrictive.
 GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])

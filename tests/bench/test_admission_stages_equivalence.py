@@ -15,9 +15,11 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gateway.errors import AuthenticationError, GatewayError
 from gateway.ratelimit.base import (
+    EPSILON,
     Cost,
     Limit,
     LimitResult,
+    Verdict,
     check_request,
     gcra,
     most_restrictive,
@@ -37,6 +39,37 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def old_gcra(interval: float, burst: int, tat: float | None, now: float, cost: int) -> Verdict:
+    """``base.gcra`` before its arithmetic moved to ``gcra_step`` (main at 899b245)."""
+    used = (tat - now) / interval if tat is not None and tat > now else 0.0
+    after = used + cost
+    if after <= burst + EPSILON:
+        left = burst - after + EPSILON
+        return Verdict(
+            True, now + after * interval, math.floor(left) if left > 0 else 0, after * interval, 0.0
+        )
+    left = burst - used + EPSILON
+    return Verdict(
+        False,
+        now + used * interval,
+        math.floor(left) if left > 0 else 0,
+        used * interval,
+        (after - burst) * interval,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rate=st.floats(1e-3, 1e7, allow_nan=False),
+    burst=st.integers(1, 2000),
+    tat=st.none() | st.floats(-1e4, 1e4, allow_nan=False),
+    now=st.floats(-1e4, 1e4, allow_nan=False),
+    cost=st.integers(1, 2100),
+)
+def test_gcra_generated(rate: float, burst: int, tat: float | None, now: float, cost: int) -> None:
+    assert gcra(1.0 / rate, burst, tat, now, cost) == old_gcra(1.0 / rate, burst, tat, now, cost)
 
 
 class OldMemoryLimiter:
@@ -60,7 +93,7 @@ class OldMemoryLimiter:
                 del self._tats[key]
         tats = self._tats
         verdicts = [
-            gcra(limit.interval, limit.burst, tats.get(limit.key), now, charge)
+            old_gcra(limit.interval, limit.burst, tats.get(limit.key), now, charge)
             for limit, charge in zip(limits, costs, strict=True)
         ]
         chosen = most_restrictive(verdicts) if len(verdicts) > 1 else 0
