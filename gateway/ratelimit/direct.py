@@ -32,10 +32,13 @@ class _Batch:
 
 
 class _Call:
-    __slots__ = ("batch", "parts", "reply", "retried", "script")
+    __slots__ = ("batch", "packed", "parts", "reply", "retried", "script")
 
-    def __init__(self, parts: list[bytes], reply: asyncio.Future[object], script: bool) -> None:
+    def __init__(
+        self, parts: list[bytes], reply: asyncio.Future[object], script: bool, packed: bytes | None = None
+    ) -> None:
         self.parts = parts
+        self.packed = packed  # pack(parts), when the caller had it already
         self.reply = reply
         self.script = script  # an EVALSHA that NOSCRIPT turns into EVAL
         self.batch: _Batch | None = None
@@ -100,9 +103,18 @@ class DirectScript:
 
     def call(self, keys: list[str], args: list[str | int]) -> asyncio.Future[object]:
         """The script's reply for these keys and arguments (EVALSHA, or EVAL when the server lacks it)."""
+        return self._submit(self.parts(keys, args), script=True)
+
+    def parts(self, keys: list[str], args: list[str | int]) -> list[bytes]:
+        """The EVALSHA command :meth:`call` sends for these keys and arguments."""
         parts = [b"EVALSHA", self._sha, b"%d" % len(keys), *[key.encode() for key in keys]]
         parts += [arg.encode() if isinstance(arg, str) else b"%d" % arg for arg in args]
-        return self._submit(parts, script=True)
+        return parts
+
+    def call_parts(self, parts: list[bytes], packed: bytes) -> asyncio.Future[object]:
+        """:meth:`call` for a command :meth:`parts` built and ``pack`` encoded before (a caller that keeps
+        them); the list is copied, as NOSCRIPT rewrites its head."""
+        return self._submit(list(parts), script=True, packed=packed)
 
     def command(self, *parts: bytes) -> asyncio.Future[object]:
         return self._submit(list(parts), script=False)
@@ -125,7 +137,9 @@ class DirectScript:
             link.transport.close()
             await asyncio.wait([link.gone], timeout=self._timeout_s)
 
-    def _submit(self, parts: list[bytes], *, script: bool) -> asyncio.Future[object]:
+    def _submit(
+        self, parts: list[bytes], *, script: bool, packed: bytes | None = None
+    ) -> asyncio.Future[object]:
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[object] = loop.create_future()
         if self._closed:
@@ -133,7 +147,7 @@ class DirectScript:
             return reply
         if not self._queue:
             loop.call_soon(self._flush)
-        self._queue.append(_Call(parts, reply, script))
+        self._queue.append(_Call(parts, reply, script, packed))
         return reply
 
     def _flush(self) -> None:
@@ -161,7 +175,7 @@ class DirectScript:
                 sending.append(call)
         if sending:
             link.waiting.extend(sending)
-            link.write(b"".join([pack(call.parts) for call in sending]))
+            link.write(b"".join([call.packed or pack(call.parts) for call in sending]))
 
     def _replied(self, link: _Link, call: _Call | None, reply: object) -> None:
         if call is None:
@@ -172,6 +186,7 @@ class DirectScript:
         if call.script and isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
             call.script = False
             call.parts[:2] = [b"EVAL", self._script]
+            call.packed = None
             self._write(link, [call])
             return
         self._settle(call)

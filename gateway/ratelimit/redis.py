@@ -51,7 +51,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from gateway.ratelimit.base import Cost, Limit, LimiterUnavailable, LimitResult, check_request, unlimited
 from gateway.ratelimit.direct import DirectScript
 from gateway.ratelimit.pipelined import Pipelined
-from gateway.ratelimit.resp import Target, target_from_url
+from gateway.ratelimit.resp import Target, pack, target_from_url
 from gateway.redisurl import parse_sentinel_url
 
 # KEYS[i]: the buckets; ARGV[3i-2], ARGV[3i-1], ARGV[3i]: emission interval (microseconds), burst and cost
@@ -109,6 +109,9 @@ return {all_allowed and 1 or 0, pick, pick_remaining, math.ceil(pick_reset), mat
 """
 GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
 
+COMMANDS_KEPT = 4096
+"""The direct path's EVALSHA commands remembered by (limits, costs), encoded; then it starts again."""
+
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _BACKEND_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 
@@ -138,6 +141,7 @@ class RedisLimiter:
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._client: Any = None
         self._direct: DirectScript | None = None
+        self._commands: dict[tuple[tuple[Limit, ...], tuple[int, ...]], tuple[list[bytes], bytes]] = {}
         target = self._direct_target(url) if client is None else None
         if target is not None:
             self._direct = DirectScript(target, GCRA_SHA, GCRA_SCRIPT, self.timeout_s)
@@ -154,15 +158,20 @@ class RedisLimiter:
         costs = check_request(limits, cost)
         if not limits:
             return unlimited("redis")
-        keys = [self.prefix + limit.key for limit in limits]
-        if self._cluster and len({key_slot(key.encode()) for key in keys}) > 1:
-            raise ValueError("in Redis Cluster the keys of one request must share a {hash tag}")
-        args: list[str | int] = []
-        for limit, charge in zip(limits, costs, strict=True):
-            args += [repr(limit.interval * 1_000_000), limit.burst, charge]
-        if self._direct is not None:  # bounded and failed by the batch it goes in
-            reply: Any = await self._direct.call(keys, args)
+        direct = self._direct
+        if direct is not None:  # bounded and failed by the batch it goes in
+            key = (tuple(limits), tuple(costs))
+            command = self._commands.get(key)
+            if command is None:
+                parts = direct.parts(*self._script_input(limits, costs))
+                command = self._commands[key] = (parts, pack(parts))
+                if len(self._commands) > COMMANDS_KEPT:
+                    self._commands.clear()
+            reply: Any = await direct.call_parts(*command)
         else:
+            keys, args = self._script_input(limits, costs)
+            if self._cluster and len({key_slot(key.encode()) for key in keys}) > 1:
+                raise ValueError("in Redis Cluster the keys of one request must share a {hash tag}")
             call = self._run_script(keys, args) if self._cluster else self._pipelined.call(keys, args)
             reply = await self._bounded(call)
         allowed, index, remaining, reset_us, retry_us = (int(value) for value in reply)
@@ -174,6 +183,13 @@ class RedisLimiter:
             retry_after_seconds=retry_us / 1_000_000,
             backend="redis",
         )
+
+    def _script_input(self, limits: Sequence[Limit], costs: list[int]) -> tuple[list[str], list[str | int]]:
+        """The script's KEYS and ARGV for these limits and costs."""
+        args: list[str | int] = []
+        for limit, charge in zip(limits, costs, strict=True):
+            args += [repr(limit.interval * 1_000_000), limit.burst, charge]
+        return [self.prefix + limit.key for limit in limits], args
 
     async def ping(self) -> bool:
         try:

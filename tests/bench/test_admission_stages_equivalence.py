@@ -27,6 +27,8 @@ from gateway.ratelimit.base import (
 )
 from gateway.ratelimit.headers import _policy, ratelimit_headers
 from gateway.ratelimit.memory import MemoryLimiter
+from gateway.ratelimit.redis import GCRA_SCRIPT, GCRA_SHA, RedisLimiter
+from gateway.ratelimit.resp import pack
 from gateway.secrets import Secret
 from gateway.signers.base import Identity
 from gateway.signers.options import identity_text
@@ -391,3 +393,30 @@ def identity_outcome(call: object, identity: Identity) -> tuple[str, str]:
 def test_identity_text_generated(value: str) -> None:
     for identity in ({"api_key": Secret(value)}, {"api_key": value}, {}):
         assert identity_outcome(identity_text, identity) == identity_outcome(old_identity_text, identity)  # type: ignore[arg-type]
+
+
+def old_evalsha(prefix: str, limits: Sequence[Limit], costs: list[int]) -> bytes:
+    """What the direct Redis path wrote for one hit before its commands were remembered (899b245)."""
+    keys = [prefix + limit.key for limit in limits]
+    args: list[str | int] = []
+    for limit, charge in zip(limits, costs, strict=True):
+        args += [repr(limit.interval * 1_000_000), limit.burst, charge]
+    parts = [b"EVALSHA", GCRA_SHA.encode(), b"%d" % len(keys), *[key.encode() for key in keys]]
+    parts += [arg.encode() if isinstance(arg, str) else b"%d" % arg for arg in args]
+    return pack(parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chosen=st.lists(st.integers(0, len(LIMITS) - 1), min_size=1, max_size=4, unique=True),
+    cost=st.integers(1, 1000),
+    prefix=st.sampled_from(["crmgw:rl:", "other:", ""]),
+)
+def test_redis_direct_command_generated(chosen: list[int], cost: int, prefix: str) -> None:
+    limiter = RedisLimiter("redis://127.0.0.1:9/0", prefix=prefix)  # connects on the first call only
+    direct = limiter._direct
+    assert direct is not None and direct._script == GCRA_SCRIPT.encode()
+    limits = [LIMITS[i] for i in chosen]
+    costs = [cost + i for i in range(len(limits))]
+    parts = direct.parts(*limiter._script_input(limits, costs))
+    assert pack(parts) == old_evalsha(prefix, limits, costs)

@@ -11,6 +11,7 @@ import redis.asyncio
 
 from gateway.ratelimit.base import Limit, limit_key
 from gateway.ratelimit.redis import GCRA_SHA, RedisLimiter
+from gateway.ratelimit.resp import pack
 from tests.support.redis_server import RedisServer, redis_server, redis_server_binary
 
 __all__ = ["redis_server"]  # the fixture, imported for pytest
@@ -125,6 +126,10 @@ async def test_noscript_after_script_flush_is_recovered(limiter: RedisLimiter, a
     assert admin.script_exists(GCRA_SHA) == [False]
     assert [(await limiter.hit([rule], 1)).allowed for _ in range(3)] == [True, True, False]
     assert admin.script_exists(GCRA_SHA) == [True]  # EVAL cached it again: next calls are EVALSHA
+    remembered = list(limiter._commands.values())  # the EVAL resend rewrote a copy, not the remembered one
+    assert remembered and all(
+        parts[0] == b"EVALSHA" and packed == pack(parts) for parts, packed in remembered
+    )
 
 
 async def test_ping(redis_server: RedisServer) -> None:
