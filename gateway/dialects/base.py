@@ -40,6 +40,8 @@ class RequestView:
     ``path`` is the canonical decoded path; ``raw_path`` the encoded one as received.
     ``form`` holds urlencoded/multipart body fields when the body was read and is a form;
     ``body`` the raw bytes when read. Both are ``None`` when the body was not read.
+    ``body_memoisable``: the body reader found ``body`` small and free of credentials, so it may key the
+    admission memo (gateway/admission_memo.py); a view built any other way leaves it False.
     """
 
     method: str
@@ -51,6 +53,7 @@ class RequestView:
     body: bytes | None = None
     form: MultiDictProxy[str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    body_memoisable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

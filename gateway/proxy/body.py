@@ -12,8 +12,10 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
+from gateway.admission_memo import MEMO_BODY_BYTES, MEMO_SIZE, memoisable_bytes, memoisable_form
 from gateway.dialects.base import RequestView
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge
+from gateway.policy.cache import Memo
 from gateway.proxy.upstream import Upstream
 
 FORM = "application/x-www-form-urlencoded"
@@ -66,9 +68,31 @@ async def read_body(up: Upstream, view: RequestView, request: web.Request) -> No
         view.body = None
         return
     body = await _read_limited(request, up.config.max_body_bytes)
-    view.body = body
-    if view.content_type == FORM:
-        view.form = MultiDictProxy(MultiDict(form_pairs(body)))
+    is_form = view.content_type == FORM
+    read = _READ.get((is_form, body)) if len(body) <= MEMO_BODY_BYTES else None
+    if read is None:
+        read = _read_anew(body, is_form)
+    view.body, view.form, view.body_memoisable = read
+
+
+Read = tuple[bytes, MultiDictProxy[str] | None, bool]
+"""A body as ``read_body`` leaves it on the view: the bytes, its form, whether it may key a plan."""
+
+_READ = Memo[Read](MEMO_SIZE)
+"""The same body read again (integrations repeat their calls): its form is not parsed again. Only bodies
+that may key a plan are kept (small, no credential: ``admission_memo.memoisable_form``), so nothing a
+client sends as a secret stays here; a body parses to the same form whoever sends it."""
+
+
+def _read_anew(body: bytes, is_form: bool) -> Read:
+    if not is_form:
+        read: Read = (body, None, memoisable_bytes(body))
+    else:
+        pairs = form_pairs(body)
+        read = (body, MultiDictProxy(MultiDict(pairs)), memoisable_form(pairs, len(body)))
+    if read[2]:
+        _READ.put((is_form, body), read)
+    return read
 
 
 def form_pairs(body: bytes) -> list[tuple[str, str]]:
