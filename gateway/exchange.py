@@ -56,6 +56,8 @@ class Exchange:
     """The rate limit that refused the request."""
     rejected: str = ""
     """Why the request was not forwarded: ``breaker_open`` or ``queue_full``."""
+    bytes_in_at_answer: int | None = None
+    """``bytes_in`` when ``finish`` ran: the body stream may still be drained after the answer."""
 
     def fail(self, error: GatewayError) -> None:
         self.reason = error.reason
@@ -67,6 +69,8 @@ class Exchange:
 
     @property
     def bytes_in(self) -> int:
+        if self.bytes_in_at_answer is not None:
+            return self.bytes_in_at_answer
         return self.body.total_bytes if self.body is not None else 0
 
 
@@ -91,11 +95,15 @@ def render_plain(error: GatewayError, ex: Exchange) -> web.Response:
 
 
 def finish(rt: Runtime, ex: Exchange, response: web.StreamResponse, now: float) -> web.StreamResponse:
-    """The one place a request's metrics and access line are emitted, from what its stages recorded."""
+    """The one place a request's metrics and access line are emitted, from what its stages recorded. The
+    duration ends now, before the answer is written; the metrics are observed now (a client that has its
+    answer finds its request counted, whichever worker answers the scrape); the access line is rendered at
+    the end of the loop turn, after the answer's write (``AccessLogger.log_rendered``)."""
     duration = now - ex.started
     status = response.status
     if not ex.bytes_out:
         ex.bytes_out = _body_length(response)
+    bytes_in = ex.bytes_in_at_answer = ex.bytes_in
     first = ex.operations[0] if ex.operations else None
     rt.metrics.observe_request(
         ex.upstream,
@@ -105,7 +113,7 @@ def finish(rt: Runtime, ex: Exchange, response: web.StreamResponse, now: float) 
         status,
         duration,
         ex.principal,
-        bytes_in=ex.bytes_in,
+        bytes_in=bytes_in,
         bytes_out=ex.bytes_out,
     )
     if ex.auth_failure:

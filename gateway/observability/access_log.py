@@ -226,11 +226,11 @@ def render_access_line(record: AccessRecord) -> str:
 
 
 class AccessLogger:
-    """Writes one JSON line per request. The lines of one event-loop turn go out together in one write
-    at the end of the turn (outside a running loop, at once); ``flush()`` writes what is pending now
-    (the runtime calls it when it closes, so a shutdown or a reload loses no line). Never raises: a line
-    that could not be written is swallowed and counted (``failures``, and ``on_error`` once per line so
-    metrics can count it too)."""
+    """Writes one JSON line per request. The lines of one event-loop turn are rendered at the end of the
+    turn, after the answers written in it, and go out together in one write (outside a running loop, at
+    once); ``flush()`` renders and writes what is pending now (the runtime calls it when it closes, so a
+    shutdown or a reload loses no line). Never raises: a line that could not be rendered or written is
+    swallowed and counted (``failures``, and ``on_error`` once per line so metrics can count it too)."""
 
     def __init__(
         self,
@@ -243,21 +243,18 @@ class AccessLogger:
         self.enabled = enabled
         self.failures = 0
         self._on_error = on_error
-        self._pending: list[str] = []
+        self._pending: list[Callable[[], str]] = []
         self._flush_soon = False
 
     def log(self, record: AccessRecord) -> None:
         self.log_rendered(partial(render_access_line, record))
 
     def log_rendered(self, render: Callable[[], str]) -> None:
-        """The line ``render()`` gives (a record's line, rendered without building the record first)."""
+        """The line ``render()`` gives (a record's line, rendered without building the record first),
+        called at the end of the turn: what it reads must not change until then."""
         if not self.enabled:
             return
-        try:
-            self._pending.append(render())
-        except Exception:
-            self._failed(1)
-            return
+        self._pending.append(render)
         if self._flush_soon:
             return
         try:
@@ -270,10 +267,18 @@ class AccessLogger:
 
     def flush(self) -> None:
         self._flush_soon = False
-        lines = self._pending
-        if not lines:
+        pending = self._pending
+        if not pending:
             return
         self._pending = []
+        lines: list[str] = []
+        for render in pending:
+            try:
+                lines.append(render())
+            except Exception:
+                self._failed(1)
+        if not lines:
+            return
         try:
             stream = self._stream if self._stream is not None else sys.stdout
             stream.write("\n".join(lines) + "\n")

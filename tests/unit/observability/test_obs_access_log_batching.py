@@ -10,7 +10,7 @@ import pytest
 
 from gateway.app import build_runtime
 from gateway.config.loader import load_config_text
-from gateway.observability.access_log import AccessLogger, AccessRecord
+from gateway.observability.access_log import AccessLogger, AccessRecord, render_access_line
 from gateway.observability.metrics import GatewayMetrics
 
 
@@ -101,3 +101,26 @@ async def test_closing_the_runtime_writes_the_lines_of_its_last_turn(
     assert capsys.readouterr().out == ""
     await runtime.close()  # no loop turn between the line and the close
     assert ids(capsys.readouterr().out) == ["last-before-shutdown"]
+
+
+async def test_a_line_is_rendered_at_the_end_of_its_turn_and_one_that_fails_is_counted() -> None:
+    out = CountingStream()
+    counted: list[int] = []
+    logger = AccessLogger(out, on_error=lambda: counted.append(1))
+    rendered: list[str] = []
+
+    def render(request_id: str) -> str:
+        rendered.append(request_id)
+        return render_access_line(record(request_id))
+
+    def broken() -> str:
+        raise ValueError("cannot render")
+
+    logger.log_rendered(lambda: render("first"))
+    logger.log_rendered(broken)
+    logger.log_rendered(lambda: render("third"))
+    assert rendered == [] and out.writes == []
+    await asyncio.sleep(0)
+    assert rendered == ["first", "third"]
+    assert len(out.writes) == 1 and ids(out.getvalue()) == ["first", "third"]
+    assert logger.failures == 1 and counted == [1]
