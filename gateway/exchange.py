@@ -14,12 +14,11 @@ from gateway.errors import STATUS_REASON, AuthenticationError, GatewayError, sta
 from gateway.observability.access_log import (
     AccessRecord,
     LimiterOutcome,
-    clean_route,
-    fast_line,
     needs_redaction,
     operation_strings,
     render_access_line,
 )
+from gateway.observability.access_template import templated_line
 from gateway.observability.jsonlines import rfc3339_now
 from gateway.observability.request_id import accept_or_generate
 from gateway.ratelimit.base import LimitResult
@@ -138,14 +137,15 @@ def _body_length(response: web.StreamResponse) -> int:
 
 def access_line(ex: Exchange, status: int, duration: float) -> str:
     """``render_access_line(access_record(ex, status, duration))``, without the record when the line needs
-    no redaction and every field has its usual type (tests/bench/test_hot_path_equivalence.py)."""
+    no redaction and every field has its usual type (tests/bench/test_hot_path_equivalence.py), from the
+    template of its repeated fields (gateway/observability/access_template.py)."""
     stamp = rfc3339_now()
     try:
-        line = fast_line(
+        line = templated_line(
             stamp,
             ex.request_id,
             ex.method,
-            clean_route(ex.route),
+            ex.route,
             ex.principal,
             ex.issuer,
             ex.upstream,
