@@ -12,7 +12,7 @@ from typing import NamedTuple
 from multidict import CIMultiDict
 
 from gateway.acting import resolve_identity
-from gateway.admission_memo import Plan, template_of
+from gateway.admission_memo import Plan, answer_fields, template_of
 from gateway.dialects.base import Operation, RequestView
 from gateway.errors import Forbidden, RateLimited
 from gateway.exchange import Exchange
@@ -55,6 +55,8 @@ class Admitted(NamedTuple):
     out: OutboundRequest
     credential_in_params: bool
     """The signer put the credential into the query or form (only computed for a front proxy)."""
+    plan: Plan | None = None
+    """The admission memo's plan that admitted it (its answer filter is the plan's)."""
 
 
 async def admit(
@@ -88,12 +90,11 @@ async def admit(
     extra.extend(await rate_limit(rt, charged, ex))
     out = prepare(up, view, ex, origin)
     if key is not None and principal.expires_at is not None and not selection.pending and not scopes:
-        shadow, limits = tuple(ex.shadow), tuple(charged)
-        plan = Plan(
-            principal, acting, tuple(operations), ex.decision, ex.rule, shadow, limits, template_of(out)
-        )
+        shadow, limits, ops = tuple(ex.shadow), tuple(charged), tuple(operations)
+        fields = answer_fields(rt.policies, up, principal, ops)
+        plan = Plan(principal, acting, ops, ex.decision, ex.rule, shadow, limits, template_of(out), fields)
         memo.put(key, plan)
-    return _signed(rt, up, principal, acting, operations, out, origin)
+    return _signed(rt, up, principal, acting, operations, out, origin, plan)
 
 
 async def _admit_again(
@@ -108,7 +109,7 @@ async def _admit_again(
     ex.acting_as = acting.label
     extra.extend(await rate_limit(rt, plan.charged, ex))
     out = plan.outbound(ex.request_id, origin.client_ip, origin.scheme, origin.host)
-    return _signed(rt, up, plan.principal, acting, operations, out, origin)
+    return _signed(rt, up, plan.principal, acting, operations, out, origin, plan)
 
 
 def _signed(
@@ -119,11 +120,12 @@ def _signed(
     operations: list[Operation],
     out: OutboundRequest,
     origin: Origin,
+    plan: Plan | None,
 ) -> Admitted:
     unsigned = (list(out.query), out.form) if origin.front_proxy else None
     up.signer.sign(out, acting.identity, rt.clock())
     moved = unsigned is not None and (unsigned != (out.query, out.form) or out.body is not None)
-    return Admitted(principal, acting.index, acting.identity, operations, out, moved)
+    return Admitted(principal, acting.index, acting.identity, operations, out, moved, plan)
 
 
 async def authenticate(rt: Runtime, view: RequestView, ex: Exchange) -> Principal:

@@ -18,17 +18,20 @@ starts with an empty one.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import NamedTuple
 
 from multidict import CIMultiDict
 
+from gateway.answers.fields import FieldFilter
 from gateway.dialects.base import Operation, RequestView
 from gateway.dialects.credentials import CLIENT_CREDENTIALS, CREDENTIAL_PARAMS, CREDENTIAL_PREFIXES
 from gateway.identity.spec import ActingAs
 from gateway.policy.cache import Memo
+from gateway.policy.engine import PolicySet
 from gateway.principal import Principal
 from gateway.proxy.outbound import set_forwarding
+from gateway.proxy.upstream import Upstream
 from gateway.ratelimit.base import Limit
 from gateway.signers.base import OutboundRequest
 
@@ -86,6 +89,14 @@ def memoisable_bytes(body: bytes) -> bool:
     return "%" not in text and not _marked(text)
 
 
+def answer_fields(
+    policies: PolicySet, up: Upstream, principal: Principal, operations: Sequence[Operation]
+) -> FieldFilter | None:
+    """The fields the answer to this request may not carry, as a filter; None when there are none."""
+    denied = policies.denied_fields(principal, up.config.name, operations)
+    return FieldFilter(denied, up.dialect.answer_fields) if denied else None
+
+
 class BodyKey(tuple[object, ...]):
     """The key of a request whose body was read: its plan is kept among the ``BODY_PLANS``."""
 
@@ -104,6 +115,9 @@ class Plan(NamedTuple):
     template: OutboundRequest
     """The unsigned outbound request of the first such request (``outbound`` writes its ``FORWARDING``
     headers anew into each copy), its form or body included."""
+    fields: FieldFilter | None = None
+    """The answer filter for its principal and operations (``answer_fields``), shared by the requests it
+    admits (the filter's own memo is a pure function of the denied fields)."""
 
     def outbound(self, request_id: str, client_ip: str, scheme: str, host: str) -> OutboundRequest:
         """A fresh unsigned outbound request, as ``build_outbound`` would build it for this request: its
