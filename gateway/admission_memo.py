@@ -45,10 +45,12 @@ its own): their values stay out of the key, so a per-request id or a client addr
 _NAMES_REMEMBERED = 1024
 
 MEMO_BODY_BYTES = 8192
-"""The largest request body that keys a plan (its bytes are part of the key). With ``BODY_PLANS`` this bounds
-what body-keyed plans hold: the body, its parsed form and the outbound copy, a few times 8 KiB each."""
+"""The largest request body that keys a plan (its bytes are part of the key)."""
 BODY_PLANS = 1024
-"""Plans keyed by a body: beyond that the least recently used one goes (plans without a body: MEMO_SIZE)."""
+"""Plans keyed by a body, and parsed bodies the body reader keeps (gateway/proxy/body.py): beyond that the
+least recently used one goes. Each holds a body of at most ``MEMO_BODY_BYTES`` and its form (a plan also
+the outbound copy, sharing the form's strings): a few MiB in the usual case, about 40 MiB at the very worst
+(every entry a distinct 8 KiB body). Plans without a body: ``MEMO_SIZE``."""
 
 
 def _markers(names: Iterable[str]) -> tuple[str, ...]:

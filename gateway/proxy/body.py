@@ -12,7 +12,7 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
-from gateway.admission_memo import MEMO_BODY_BYTES, MEMO_SIZE, memoisable_bytes, memoisable_form
+from gateway.admission_memo import BODY_PLANS, MEMO_BODY_BYTES, memoisable_bytes, memoisable_form
 from gateway.dialects.base import RequestView
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge
 from gateway.policy.cache import Memo
@@ -78,7 +78,7 @@ async def read_body(up: Upstream, view: RequestView, request: web.Request) -> No
 Read = tuple[bytes, MultiDictProxy[str] | None, bool]
 """A body as ``read_body`` leaves it on the view: the bytes, its form, whether it may key a plan."""
 
-_READ = Memo[Read](MEMO_SIZE)
+_READ = Memo[Read](BODY_PLANS)
 """The same body read again (integrations repeat their calls): its form is not parsed again. Only bodies
 that may key a plan are kept (small, no credential: ``admission_memo.memoisable_form``), so nothing a
 client sends as a secret stays here; a body parses to the same form whoever sends it."""
