@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from operator import attrgetter
-from typing import Any, Final, Protocol, TextIO
+from typing import Any, Final, TextIO
 
 from gateway.dialects.base import Operation
+from gateway.observability.access_json import clean_route, fast_line, rounded_ms
 from gateway.observability.jsonlines import dumps, redact_values, rfc3339_now
 from gateway.observability.redact import SECRETS
-
-_MAX_ROUTE: Final = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +68,6 @@ def operation_strings(operations: Iterable[Operation]) -> tuple[str, ...]:
     )
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
 def access_fields(record: AccessRecord) -> dict[str, Any]:
     limiter = record.limiter
     return {
@@ -91,8 +84,8 @@ def access_fields(record: AccessRecord) -> dict[str, Any]:
         "rule": record.rule,
         "shadow": list(record.shadow),
         "status": record.status,
-        "duration_ms": _ms(record.duration_ms),
-        "upstream_ms": _ms(record.upstream_ms),
+        "duration_ms": rounded_ms(record.duration_ms),
+        "upstream_ms": rounded_ms(record.upstream_ms),
         "bytes_in": record.bytes_in,
         "bytes_out": record.bytes_out,
         "limiter": None
@@ -101,103 +94,6 @@ def access_fields(record: AccessRecord) -> dict[str, Any]:
         "reason": record.reason,
         "client_ip": record.client_ip,
     }
-
-
-_QUOTE: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
-
-
-class _Unusual(TypeError):
-    """A field of a type the fast access-line writer does not handle: the generic encoder takes over."""
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is str:
-        return _QUOTE(value)
-    raise _Unusual
-
-
-def _number(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is int:
-        return int.__repr__(value)
-    if type(value) is float and math.isfinite(value):
-        return float.__repr__(value)
-    raise _Unusual
-
-
-def _flag(value: object) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    raise _Unusual
-
-
-class Outcome(Protocol):
-    """What the access line shows of the limiter's answer (a ``LimiterOutcome`` or the limiter's result)."""
-
-    @property
-    def allowed(self) -> bool: ...
-    @property
-    def remaining(self) -> int | None: ...
-    @property
-    def backend(self) -> str: ...
-
-
-def clean_route(route: str) -> str:
-    """The route as the access line shows it: a query string or fragment cut off, at most 2048 characters."""
-    return route.split("?", 1)[0].split("#", 1)[0][:_MAX_ROUTE]
-
-
-def fast_line(
-    time: str,
-    request_id: str,
-    method: str,
-    route: str,
-    principal: str | None,
-    issuer: str | None,
-    upstream: str | None,
-    acting_as: str | None,
-    operations: Iterable[str],
-    decision: str,
-    rule: str | None,
-    shadow: Iterable[str],
-    status: int,
-    duration_ms: float,
-    upstream_ms: float | None,
-    bytes_in: int,
-    bytes_out: int,
-    limiter: Outcome | None,
-    reason: str | None,
-    client_ip: str | None,
-) -> str:
-    """Exactly ``dumps(access_fields(record))`` of the record with these fields, for the usual field types,
-    without the generic encoder (the access line is written once per request); raises TypeError for
-    anything else. No redaction: see ``needs_redaction``."""
-    if limiter is None:
-        limiter_json = "null"
-    else:
-        limiter_json = (
-            f'{{"allowed":{_flag(limiter.allowed)},"remaining":{_number(limiter.remaining)},'
-            f'"backend":{_text(limiter.backend)}}}'
-        )
-    ops = ",".join([_text(op) for op in operations])
-    rules = ",".join([_text(rule) for rule in shadow])
-    return (
-        f'{{"time":{_text(time)},"request_id":{_text(request_id)},'
-        f'"method":{_text(method)},"route":{_text(route)},'
-        f'"principal":{_text(principal)},"issuer":{_text(issuer)},'
-        f'"upstream":{_text(upstream)},"acting_as":{_text(acting_as)},'
-        f'"operations":[{ops}],'
-        f'"decision":{_text(decision)},"rule":{_text(rule)},"shadow":[{rules}],'
-        f'"status":{_number(status)},'
-        f'"duration_ms":{_number(_ms(duration_ms))},"upstream_ms":{_number(_ms(upstream_ms))},'
-        f'"bytes_in":{_number(bytes_in)},"bytes_out":{_number(bytes_out)},'
-        f'"limiter":{limiter_json},"reason":{_text(reason)},"client_ip":{_text(client_ip)}}}'
-    )
 
 
 _FIELDS: Final = attrgetter(
@@ -218,7 +114,7 @@ def render_access_line(record: AccessRecord) -> str:
     redacted."""
     try:
         line = fast_line(*_FIELDS(record))
-    except (_Unusual, TypeError):
+    except TypeError:
         line = dumps(access_fields(record))
     if needs_redaction(line):
         line = dumps(redact_values(access_fields(record)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from gateway.observability.access_log import Outcome, _flag, _ms, _number, _text, clean_route
+from gateway.observability.access_json import Outcome, clean_route, middle_json, tail_json, text
 
 MAX_TEMPLATES: Final = 1024
 
@@ -34,14 +34,17 @@ def _middle(
     key = (method, route, principal, issuer, upstream, acting_as, operations, decision, rule, tuple(shadow))
     found = _MIDDLES.get(key)
     if found is None:
-        ops = ",".join([_text(op) for op in operations])
-        rules = ",".join([_text(r) for r in shadow])
-        found = (
-            f'"method":{_text(method)},"route":{_text(clean_route(route))},'
-            f'"principal":{_text(principal)},"issuer":{_text(issuer)},'
-            f'"upstream":{_text(upstream)},"acting_as":{_text(acting_as)},'
-            f'"operations":[{ops}],'
-            f'"decision":{_text(decision)},"rule":{_text(rule)},"shadow":[{rules}]'
+        found = middle_json(
+            method,
+            clean_route(route),
+            principal,
+            issuer,
+            upstream,
+            acting_as,
+            operations,
+            decision,
+            rule,
+            shadow,
         )
         if len(_MIDDLES) >= MAX_TEMPLATES:
             _MIDDLES.clear()
@@ -76,17 +79,5 @@ def templated_line(
     middle = _middle(
         method, route, principal, issuer, upstream, acting_as, operations, decision, rule, shadow
     )
-    if limiter is None:
-        limiter_json = "null"
-    else:
-        limiter_json = (
-            f'{{"allowed":{_flag(limiter.allowed)},"remaining":{_number(limiter.remaining)},'
-            f'"backend":{_text(limiter.backend)}}}'
-        )
-    return (
-        f'{{"time":{_text(time)},"request_id":{_text(request_id)},{middle},'
-        f'"status":{_number(status)},'
-        f'"duration_ms":{_number(_ms(duration_ms))},"upstream_ms":{_number(_ms(upstream_ms))},'
-        f'"bytes_in":{_number(bytes_in)},"bytes_out":{_number(bytes_out)},'
-        f'"limiter":{limiter_json},"reason":{_text(reason)},"client_ip":{_text(client_ip)}}}'
-    )
+    tail = tail_json(status, duration_ms, upstream_ms, bytes_in, bytes_out, limiter, reason, client_ip)
+    return f'{{"time":{text(time)},"request_id":{text(request_id)},{middle},{tail}}}'

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.observability import access_template
-from gateway.observability.access_log import LimiterOutcome, clean_route, fast_line
+from gateway.observability.access_json import clean_route, fast_line
+from gateway.observability.access_log import LimiterOutcome
 from gateway.observability.access_template import templated_line
 
 
