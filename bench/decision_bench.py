@@ -266,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-floor",
         dest="floor",
         action="store_false",
-        help="leave out the minimal aiohttp decision services (bench/minimal_decision.py)",
+        help="leave out the minimal decision services, aiohttp and raw (bench/minimal_decision.py)",
     )
     p.add_argument("--out", type=Path, default=None, help="JSON result file (default bench/results/...)")
     return p

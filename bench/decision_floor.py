@@ -15,7 +15,8 @@ from bench.procs import Service, free_port, wait_for_port
 from bench.wrk import Load
 
 HERE = Path(__file__).parent
-KINDS = ("server", "app")
+KINDS = ("server", "app", "raw")
+LABELS = {"server": "minimal aiohttp (server)", "app": "minimal aiohttp (app)", "raw": "no framework (raw)"}
 _FRAMEWORK_HEADERS = frozenset({"date", "server", "content-length", "content-type"})
 """Set by aiohttp on every answer, the minimal service's as the gateway's."""
 
@@ -102,7 +103,7 @@ def floor_lines(floor: dict[str, Any]) -> list[str]:
     for kind in KINDS:
         if f"minimal_{kind}_vs_nginx_proxy" in floor:
             lines.append(
-                f"minimal aiohttp ({kind}): {floor[f'minimal_{kind}_vs_nginx_proxy']:.3f} x nginx, "
+                f"{LABELS[kind]}: {floor[f'minimal_{kind}_vs_nginx_proxy']:.3f} x nginx, "
                 f"{floor[f'minimal_{kind}_cpu_us_per_decision']} us CPU per decision; gateway / minimal: "
                 f"CPU {floor[f'gateway_vs_minimal_{kind}_cpu']:.2f}x, "
                 f"throughput {floor[f'gateway_vs_minimal_{kind}_throughput']:.3f}"

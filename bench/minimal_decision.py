@@ -1,5 +1,5 @@
-"""python -m bench.minimal_decision --port P --answers FILE [--kind server|app]: the framework's decision
-floor, not the gateway.
+"""python -m bench.minimal_decision --port P --answers FILE [--kind server|app|raw]: the framework's
+decision floor, not the gateway.
 
 What bench/passthrough.py is for proxy mode: an aiohttp + uvloop decision service with nothing but the
 answer. One handler reads ``Authorization``, ``X-Original-Method`` and ``X-Original-URI`` from the headers
@@ -12,6 +12,7 @@ RateLimit reply headers as captured (not recomputed).
 
 ``--kind server``: aiohttp's low-level ``web.Server`` with the one handler (no router, no middleware).
 ``--kind app``: a ``web.Application`` with the one route, as a normal aiohttp service is written.
+``--kind raw``: no HTTP framework at all, a plain ``asyncio.Protocol`` with httptools (bench/raw_decision.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from bench.raw_decision import serve_raw
 from gateway.observability.request_id import generate
 
 ENDPOINT = "/_crm_gateway/authz"
@@ -68,7 +70,13 @@ def make_handler(answers: Mapping[Key, tuple[tuple[str, str], ...]]) -> Any:
 
 
 async def serve(port: int, answers_file: Path, kind: str) -> None:
-    handler = make_handler(answers_from(json.loads(answers_file.read_text())))
+    answers = answers_from(json.loads(answers_file.read_text()))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if kind == "raw":
+        await serve_raw(port, answers, ID_HEADERS, stop)
+        return
+    handler = make_handler(answers)
     runner: web.BaseRunner
     if kind == "server":
         runner = web.ServerRunner(web.Server(handler), access_log=None, handle_signals=False)
@@ -78,8 +86,6 @@ async def serve(port: int, answers_file: Path, kind: str) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await runner.cleanup()
 
@@ -88,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.minimal_decision", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--answers", type=Path, required=True)
-    p.add_argument("--kind", choices=("server", "app"), default="server")
+    p.add_argument("--kind", choices=("server", "app", "raw"), default="server")
     args = p.parse_args(argv)
     try:
         import uvloop
