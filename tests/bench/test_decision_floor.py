@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench import stage_costs
-from bench.decision_floor import floor_figures, start_minimal
+from bench.decision_floor import floor_figures, floor_lines, start_minimal
 from bench.minimal_decision import ENDPOINT
 
 URI = "/espo/api/v1/Lead?maxSize=5"
@@ -74,6 +74,7 @@ def test_floor_figures_relate_each_decision_service_to_nginx_and_to_each_other()
         "nginx_proxy": run(20000.0, servers_cpu_s=6.0),
         "nginx_decision": run(3000.0, 180.0, servers_cpu_s=8.1),
         "nginx_minimal_server": run(4000.0, 120.0, servers_cpu_s=8.8),
+        "nginx_minimal_raw": run(5000.0, 40.0, servers_cpu_s=6.5),
     }
     floor = floor_figures(results)
     assert floor["gateway_vs_nginx_proxy"] == 0.15
@@ -82,7 +83,10 @@ def test_floor_figures_relate_each_decision_service_to_nginx_and_to_each_other()
     assert floor["gateway_vs_minimal_server_throughput"] == 0.75
     assert "minimal_app_vs_nginx_proxy" not in floor
     assert floor["nginx_proxy_cpu_us_per_request"] == 30.0
-    assert floor["nginx_front_cpu_us_per_request"] == {"gateway": 90.0, "server": 100.0}
+    assert floor["minimal_raw_vs_nginx_proxy"] == 0.25
+    assert floor["gateway_vs_minimal_raw_cpu"] == 4.5
+    assert floor["nginx_front_cpu_us_per_request"] == {"gateway": 90.0, "server": 100.0, "raw": 90.0}
+    assert any(line.startswith("no framework (raw): 0.250 x nginx, 40.0 us") for line in floor_lines(floor))
 
 
 @pytest.mark.timeout(120)
