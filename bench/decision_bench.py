@@ -31,7 +31,7 @@ from bench import scenarios
 from bench.decision_floor import KINDS, capture_answer, floor_figures, floor_lines, start_minimal
 from bench.gateway import CONFIG, Credentials, make_credentials, probe, start_gateway
 from bench.machine import machine_info
-from bench.nginx import UPSTREAM_BODY, _common, nginx_binary, proxy_conf, start_nginx, upstream_conf
+from bench.nginx import UPSTREAM_BODY, _common, nginx_binary, start_nginx, start_plain_proxy, start_upstream
 from bench.procs import Service, cpu_seconds, free_port
 from bench.wrk import run_wrk, wrk_binary
 from gateway.config.loader import load_config
@@ -129,15 +129,15 @@ def run(args: Any, workdir: Path) -> dict[str, Any]:
 
     workdir.chmod(0o755)  # the nginx workers reach their temp and cache folders below it
     try:
-        up_port, proxy_port, front_port, chain_port = free_port(), free_port(), free_port(), free_port()
-        upstream = keep(start_nginx(workdir, "upstream", upstream_conf(workdir, up_port), up_port))
-        plain = keep(start_nginx(workdir, "proxy", proxy_conf(workdir, proxy_port, up_port), proxy_port))
+        front_port = free_port()
+        upstream = keep(start_upstream(workdir))
+        plain = keep(start_plain_proxy(workdir, upstream.port))
         credentials = make_credentials(upstream.url)
         config = decision_config(workdir)
         gateway = keep(start_gateway(workdir, credentials, config=config, name="gateway-decision"))
         conf = decision_nginx_conf(workdir, config, credentials, front_port, gateway)
         front = keep(start_nginx(workdir, "decision", conf, front_port))
-        chain = keep(start_nginx(workdir, "chain", proxy_conf(workdir, chain_port, gateway.port), chain_port))
+        chain = keep(start_plain_proxy(workdir, gateway.port, name="chain"))
         cached = None
         if args.cache_seconds:
             cached_port = free_port()

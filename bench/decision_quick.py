@@ -28,8 +28,8 @@ from typing import Any
 from bench.decision_bench import SCENARIO, decision_config
 from bench.decision_floor import capture_answer, start_minimal
 from bench.gateway import make_credentials, probe, start_gateway
-from bench.nginx import start_nginx, upstream_conf
-from bench.procs import Service, cpu_seconds, free_port
+from bench.nginx import start_upstream
+from bench.procs import Service, cpu_seconds
 from bench.profile import RESULTS, aggregate
 from bench.wrk import Load, RunResult, run_wrk
 
@@ -76,8 +76,7 @@ class Profile(dict[str, Any]):
 def run(args: argparse.Namespace, workdir: Path) -> Runs | Profile:
     services: list[Service] = []
     try:
-        port = free_port()
-        upstream = start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+        upstream = start_upstream(workdir)
         services.append(upstream)
         credentials = make_credentials(upstream.url)
         config = decision_config(workdir)

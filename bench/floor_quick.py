@@ -23,8 +23,8 @@ from bench import scenarios
 from bench.gateway import make_credentials, start_gateway, start_passthrough
 from bench.measure import Measured
 from bench.measure import load as measured_load
-from bench.nginx import proxy_conf, start_nginx, upstream_conf
-from bench.procs import Service, free_port
+from bench.nginx import start_plain_proxy, start_upstream
+from bench.procs import Service
 from bench.run import check_floor_answers
 
 WARM_UP_S = 2
@@ -43,8 +43,8 @@ def rounds(args: argparse.Namespace, workdir: Path) -> list[Round]:
     scenario = next(s for s in scenarios.ALL if s.name == args.scenario)
     services: list[Service] = []
     try:
-        port = free_port()
-        upstream = start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+        upstream = start_upstream(workdir)
+        port = upstream.port
         services.append(upstream)
         creds = make_credentials(upstream.url)
         gateway = start_gateway(workdir, creds)
@@ -55,8 +55,7 @@ def rounds(args: argparse.Namespace, workdir: Path) -> list[Round]:
         token = creds.token
         nginx = None
         if args.rate:
-            proxy_port = free_port()
-            nginx = start_nginx(workdir, "proxy", proxy_conf(workdir, proxy_port, port), proxy_port)
+            nginx = start_plain_proxy(workdir, port)
             services.append(nginx)
 
         def one(service: Service, seconds: int) -> Measured:

@@ -24,7 +24,7 @@ import aiohttp
 
 from bench import scenarios
 from bench.gateway import CONFIG, _wait_ready, make_credentials
-from bench.nginx import start_nginx, upstream_conf
+from bench.nginx import start_upstream
 from bench.procs import Service, free_port, wait_for_port
 from bench.wrk import Load
 
@@ -66,8 +66,7 @@ def count(scenario: scenarios.Scenario, requests: int, connections: int, workdir
     """(instructions, answers other than 200) for ``requests`` requests of ``scenario``."""
     services: list[Service] = []
     try:
-        port = free_port()
-        upstream = start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+        upstream = start_upstream(workdir)
         services.append(upstream)
         creds = make_credentials(upstream.url)
         out = workdir / "callgrind.out"

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bench.procs import Service, wait_for_port
+from bench.procs import Service, free_port, wait_for_port
 
 UPSTREAM_BODY = (
     '{"total":2,"list":['
@@ -104,3 +104,15 @@ def start_nginx(workdir: Path, name: str, conf: str, port: int) -> Service:
     service = Service(name, process, port)
     wait_for_port(service, workdir / f"{name}-error.log")
     return service
+
+
+def start_upstream(workdir: Path) -> Service:
+    """The benchmark's upstream (``upstream_conf``) on a free port."""
+    port = free_port()
+    return start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+
+
+def start_plain_proxy(workdir: Path, upstream_port: int, name: str = "proxy") -> Service:
+    """nginx as a plain reverse proxy (``proxy_conf``) to ``upstream_port``, on a free port."""
+    port = free_port()
+    return start_nginx(workdir, name, proxy_conf(workdir, port, upstream_port), port)

@@ -23,8 +23,8 @@ from typing import Any
 
 from bench import scenarios
 from bench.gateway import CONFIG, CONFIG_REDIS, make_credentials, start_gateway
-from bench.nginx import start_nginx, upstream_conf
-from bench.procs import Service, free_port
+from bench.nginx import start_upstream
+from bench.procs import Service
 from bench.redis import start_redis
 from bench.wrk import RunResult, run_wrk
 
@@ -84,8 +84,7 @@ def profile(
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy (profiling only)")
     services: list[Service] = []
     try:
-        port = free_port()
-        upstream = start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+        upstream = start_upstream(workdir)
         services.append(upstream)
         redis_url = ""
         if redis:

@@ -19,8 +19,8 @@ from bench import scenarios
 from bench.gateway import CONFIG, CONFIG_REDIS, make_credentials, start_gateway
 from bench.measure import Measured
 from bench.measure import load as measured_load
-from bench.nginx import proxy_conf, start_nginx, upstream_conf
-from bench.procs import Service, free_port
+from bench.nginx import start_plain_proxy, start_upstream
+from bench.procs import Service
 from bench.redis import start_redis
 
 
@@ -29,8 +29,8 @@ def quick(args: argparse.Namespace, workdir: Path) -> tuple[list[Measured], list
     scenario = next(s for s in scenarios.ALL if s.name == args.scenario)
     services: list[Service] = []
     try:
-        port = free_port()
-        upstream = start_nginx(workdir, "upstream", upstream_conf(workdir, port), port)
+        upstream = start_upstream(workdir)
+        port = upstream.port
         services.append(upstream)
         redis_url = ""
         if args.redis:
@@ -44,8 +44,7 @@ def quick(args: argparse.Namespace, workdir: Path) -> tuple[list[Measured], list
         token = creds.token
         nginx = None
         if args.nginx:
-            proxy_port = free_port()
-            nginx = start_nginx(workdir, "proxy", proxy_conf(workdir, proxy_port, port), proxy_port)
+            nginx = start_plain_proxy(workdir, port)
             services.append(nginx)
             measured_load(nginx, scenario, token, gateway=False, connections=args.concurrency, duration_s=2)
         measured_load(gateway, scenario, token, gateway=True, connections=args.concurrency, duration_s=2)

@@ -22,8 +22,8 @@ from bench import scenarios
 from bench.gateway import CONFIG_REDIS, make_credentials, probe, start_gateway, start_passthrough
 from bench.machine import load_average, machine_info
 from bench.measure import Targets, compare, process_probe, ratio, soak
-from bench.nginx import nginx_binary, proxy_conf, start_nginx, upstream_conf
-from bench.procs import Service, free_port
+from bench.nginx import nginx_binary, start_plain_proxy, start_upstream
+from bench.procs import Service
 from bench.redis import redis_binary, start_redis
 from bench.report import summary, targets
 from bench.wrk import wrk_binary
@@ -72,13 +72,8 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         plan = self.plan
-        up_port, proxy_port = free_port(), free_port()
-        upstream = self._keep(
-            start_nginx(self.workdir, "upstream", upstream_conf(self.workdir, up_port), up_port)
-        )
-        nginx = self._keep(
-            start_nginx(self.workdir, "proxy", proxy_conf(self.workdir, proxy_port, up_port), proxy_port)
-        )
+        upstream = self._keep(start_upstream(self.workdir))
+        nginx = self._keep(start_plain_proxy(self.workdir, upstream.port))
         creds = make_credentials(upstream.url)
         gateway = self._keep(start_gateway(self.workdir, creds))
         where = Targets(direct=upstream, nginx=nginx, gateway=gateway)

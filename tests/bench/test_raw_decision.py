@@ -17,7 +17,7 @@ from bench.decision_bench import check, decision_config, decision_nginx_conf
 from bench.decision_floor import capture_answer, start_minimal
 from bench.gateway import make_credentials, probe, start_gateway
 from bench.minimal_decision import ENDPOINT
-from bench.nginx import nginx_binary, start_nginx, upstream_conf
+from bench.nginx import nginx_binary, start_nginx, start_upstream
 from bench.procs import Service, free_port
 from tests.bench.test_decision_floor import ANSWER, URI, ask
 
@@ -111,8 +111,8 @@ def test_nginx_auth_request_decides_with_the_raw_service(tmp_path: Path) -> None
     tmp_path.chmod(0o755)
     services: list[Service] = []
     try:
-        up_port, front_port = free_port(), free_port()
-        upstream = start_nginx(tmp_path, "upstream", upstream_conf(tmp_path, up_port), up_port)
+        front_port = free_port()
+        upstream = start_upstream(tmp_path)
         services.append(upstream)
         credentials = make_credentials(upstream.url)
         config = decision_config(tmp_path)
